@@ -15,7 +15,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from relate_ray.data.schema import AdRequest
 
@@ -52,12 +54,12 @@ _EN_UNIT_SYNONYMS = {
     "mo": "month", "wk": "week", "dollar": "$", "usd": "$", "stars": "star",
 }
 
+# Calls to action, matched on lowercased text (cheaper than a case-insensitive alternation).
 _EN_CTA = re.compile(
     r"\b(book (?:now|today|online)|shop|buy now|order (?:now|today|online)|get (?:a|your) "
     r"(?:free )?quote|free quote|apply|sign up|try (?:it )?free|start (?:free|your|now)|"
     r"get started|learn more|call (?:now|today|us)|contact us|visit|download|subscribe|reserve|"
-    r"schedule|claim|enroll|register|join)\b",
-    re.IGNORECASE,
+    r"schedule|claim|enroll|register|join)\b"
 )
 _ZH_CTA = re.compile(
     r"立即|马上|咨询|预约|抢购|点击|了解更多|免费试|下单|报名|领取|拨打|申请|购买|注册|订购|速抢"
@@ -65,23 +67,30 @@ _ZH_CTA = re.compile(
 
 # Exaggerated or banned claims: what ad law and platform review reject (e.g. China's Advertising
 # Law bans superlatives like 最/第一/国家级) and what searchers click out of curiosity.
+# Each term is (anchor, pattern) over lowercased text: the anchor is a plain substring every match
+# contains, so the regex only runs on the few ads that could match (most hold no such term).
 _EN_EXAGGERATIONS = tuple(
-    re.compile(p, re.IGNORECASE)
-    for p in (
-        r"\bguarantee[ds]?\b", r"#\s?1\b", r"\bno\.\s?1\b", r"\bnumber one\b", r"\bbest ever\b",
-        r"\bbest in the world\b", r"\bworld'?s best\b", r"\bcure[sd]?\b", r"\brisk[- ]free\b",
-        r"\bmiracle\w*\b", r"100\s?%", r"\binstant results?\b", r"\bnever fails?\b",
-        r"\blowest price ever\b", r"\bunbeatable\b", r"\bzero risk\b", r"\byou'?ll ever need\b",
+    (anchor, re.compile(pattern))
+    for anchor, pattern in (
+        ("guarantee", r"\bguarantee[ds]?\b"), ("#", r"#\s?1\b"), ("no.", r"\bno\.\s?1\b"),
+        ("number one", r"\bnumber one\b"), ("best ever", r"\bbest ever\b"),
+        ("best in the world", r"\bbest in the world\b"), ("s best", r"\bworld['’]?s best\b"),
+        ("cure", r"\bcure[sd]?\b"), ("risk", r"\brisk[- ]free\b"), ("miracle", r"\bmiracle\w*\b"),
+        ("100", r"100\s?%"), ("instant result", r"\binstant results?\b"),
+        ("never fail", r"\bnever fails?\b"), ("lowest price ever", r"\blowest price ever\b"),
+        ("unbeatable", r"\bunbeatable\b"), ("zero risk", r"\bzero risk\b"),
+        ("ll ever need", r"\byou['’]?ll ever need\b"),
     )
 )
 _ZH_EXAGGERATIONS = tuple(
-    re.compile(re.escape(p))
-    for p in (
+    (term, re.compile(re.escape(term)))
+    for term in (
         "最", "第一", "国家级", "唯一", "100%", "根治", "保证", "绝对", "顶级", "永久", "万能",
         "零风险", "特效", "全网最低", "独一无二",
     )
 )
 
+_LATIN_WORD = re.compile(r"[A-Za-z]+")
 _REPEATED_PUNCT = re.compile(r"[!?！？]{2,}|[.。]{4,}")
 _SENTENCE_SPLIT_EN = re.compile(r"[.!?;]+")
 _CLAUSE_SPLIT_ZH = re.compile(r"[。！？!?；;，,、]+")
@@ -116,6 +125,7 @@ def normalize(text: str) -> str:
     return unicodedata.normalize("NFKC", text or "")
 
 
+@lru_cache(maxsize=65536)
 def _stem_en(word: str) -> str:
     """Plural folding, enough for token overlap: 'flights' -> 'flight', 'policies' -> 'policy'."""
     if len(word) > 4 and word.endswith("ies"):
@@ -140,21 +150,26 @@ def tokens(text: str, lang: str) -> list[str]:
     return [_stem_en(w) for w in _EN_WORD.findall(low) if w not in _EN_STOPWORDS]
 
 
+def _share_found(wanted: frozenset[str], ad_tokens: set[str]) -> float:
+    """Share of the wanted tokens the ad contains (0 when nothing is wanted)."""
+    return len(wanted & ad_tokens) / len(wanted) if wanted else 0.0
+
+
 def overlap(source: str, ad_tokens: set[str], lang: str) -> float:
     """Share of the source's distinct content tokens that the ad contains (0 for an empty source)."""
-    wanted = set(tokens(source, lang))
-    if not wanted:
-        return 0.0
-    return len(wanted & ad_tokens) / len(wanted)
+    return _share_found(frozenset(tokens(source, lang)), ad_tokens)
 
 
 def coverage(selling_points: list[str], ad_tokens: set[str], lang: str) -> float:
     """Share of selling points at least half of whose content tokens appear in the ad."""
-    points = [p for p in selling_points if tokens(p, lang)]
+    return _coverage([frozenset(tokens(p, lang)) for p in selling_points], ad_tokens)
+
+
+def _coverage(point_tokens: Sequence[frozenset[str]], ad_tokens: set[str]) -> float:
+    points = [p for p in point_tokens if p]
     if not points:
         return 0.0
-    covered = sum(overlap(p, ad_tokens, lang) >= 0.5 for p in points)
-    return covered / len(points)
+    return sum(_share_found(p, ad_tokens) >= 0.5 for p in points) / len(points)
 
 
 def _number_value(raw: str) -> str:
@@ -192,9 +207,9 @@ def facts(text: str, lang: str) -> list[tuple[str, str]]:
 
 
 def fact_check(
-    ad_facts: list[tuple[str, str]],
-    source_facts: list[tuple[str, str]],
-    mentioned_values: set[str],
+    ad_facts: Sequence[tuple[str, str]],
+    source_facts: Sequence[tuple[str, str]],
+    mentioned_values: Collection[str],
 ) -> tuple[int, int, int]:
     """Count (supported, unsupported, contradicted) facts of the ad against the source facts.
 
@@ -202,7 +217,7 @@ def fact_check(
     they are not advertiser facts, so they can support a number yet never contradict one.
     """
     source_pairs = set(source_facts)
-    source_values = {v for v, _ in source_facts} | mentioned_values
+    source_values = {v for v, _ in source_facts} | set(mentioned_values)
     source_units = {u for _, u in source_facts if u}
     supported = unsupported = contradicted = 0
     for value, unit in ad_facts:
@@ -228,38 +243,66 @@ def length_deviation(n_chars: int, low: int, high: int) -> float:
 
 def has_call_to_action(text: str, lang: str) -> bool:
     pattern = _ZH_CTA if lang == "zh" else _EN_CTA
-    return bool(pattern.search(normalize(text)))
+    return bool(pattern.search(normalize(text).lower()))
+
+
+def exempt_exaggerations(lang: str, source_text: str) -> frozenset[int]:
+    """Indices of the exaggeration terms the advertiser's own text uses, which are not counted.
+
+    A term the selling points or landing page already use ("100% cotton") is backed by the landing
+    page, so it neither lures nor disappoints the searcher.
+    """
+    low = normalize(source_text).lower()
+    return frozenset(
+        i for i, (anchor, p) in enumerate(_exaggerations(lang)) if anchor in low and p.search(low)
+    )
+
+
+def _exaggerations(lang: str) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    return _ZH_EXAGGERATIONS if lang == "zh" else _EN_EXAGGERATIONS
+
+
+def _count_matches(low: str, lang: str, exempt: frozenset[int]) -> int:
+    """Count exaggeration terms in already normalised, lowercased text."""
+    return sum(
+        len(p.findall(low))
+        for i, (anchor, p) in enumerate(_exaggerations(lang))
+        if anchor in low and i not in exempt
+    )
 
 
 def count_exaggerations(text: str, lang: str, source_text: str = "") -> int:
-    """Exaggerated or banned claims in the ad.
-
-    A term the advertiser's own selling points or landing page already use ("100% cotton") is not
-    counted: the landing page backs it, so it neither lures nor disappoints the searcher.
-    """
-    patterns = _ZH_EXAGGERATIONS if lang == "zh" else _EN_EXAGGERATIONS
-    text, source_text = normalize(text), normalize(source_text)
-    return sum(len(p.findall(text)) for p in patterns if not p.search(source_text))
+    """Exaggerated or banned claims in the ad, not counting terms the advertiser's text uses."""
+    low = normalize(text).lower()
+    return _count_matches(low, lang, exempt_exaggerations(lang, source_text))
 
 
 def caps_ratio(text: str) -> float:
     """Share of words of four or more letters written in capitals (short acronyms are normal)."""
-    words = [w for w in re.findall(r"[A-Za-z]+", text) if len(w) >= 4]
-    if not words:
+    return _caps_ratio(_LATIN_WORD.findall(text))
+
+
+def _caps_ratio(words: list[str]) -> float:
+    long_words = [w for w in words if len(w) >= 4]
+    if not long_words:
         return 0.0
-    return sum(w.isupper() for w in words) / len(words)
+    return sum(w.isupper() for w in long_words) / len(long_words)
 
 
-def readability(text: str, lang: str) -> tuple[float, float, int, int]:
+def readability(
+    text: str, lang: str, ad_tokens: list[str] | None = None
+) -> tuple[float, float, int, int]:
     """Score in [0, 1] plus its parts (caps ratio, repeated punctuation runs, max token repeat).
 
     Penalised: long words or run-on sentences (clauses for Chinese), ALL-CAPS shouting, "!!!" and
     keyword stuffing (one content token more than twice: title and description may each use it).
+    `ad_tokens` may pass `tokens(text, lang)` when the caller already has them.
     """
     text = normalize(text)
-    caps = caps_ratio(text)
+    words = _LATIN_WORD.findall(text)
+    caps = _caps_ratio(words)
     punct = len(_REPEATED_PUNCT.findall(text))
-    counts = Counter(tokens(text, lang))
+    counts = Counter(tokens(text, lang) if ad_tokens is None else ad_tokens)
     max_repeat = max(counts.values(), default=0)
     penalty = max(0.0, caps - 0.2) * 1.2 + 0.2 * punct + 0.15 * max(0, max_repeat - 2)
     if lang == "zh":
@@ -267,7 +310,6 @@ def readability(text: str, lang: str) -> tuple[float, float, int, int]:
         mean_clause = sum(len(c) for c in clauses) / max(1, len(clauses))
         penalty += max(0.0, mean_clause - 30) / 30
     else:
-        words = re.findall(r"[A-Za-z]+", text)
         mean_word = sum(len(w) for w in words) / max(1, len(words))
         sentences = [s for s in _SENTENCE_SPLIT_EN.split(text) if s.split()]
         mean_sentence = sum(len(s.split()) for s in sentences) / max(1, len(sentences))
@@ -280,24 +322,60 @@ def source_text(request: AdRequest) -> str:
     return " ".join([*request.selling_points, request.landing_page or ""])
 
 
+@dataclass(frozen=True)
+class RequestContext:
+    """Everything about a request that features need, prepared once and shared by all its ads."""
+
+    lang: str
+    query_tokens: frozenset[str]
+    bidword_tokens: frozenset[str]
+    point_tokens: tuple[frozenset[str], ...]
+    source_facts: tuple[tuple[str, str], ...]
+    mentioned_values: frozenset[str]
+    exempt_exaggerations: frozenset[int]
+
+
+@lru_cache(maxsize=16384)
+def _context(
+    lang: str, query: str, bidword: str, points: tuple[str, ...], landing_page: str
+) -> RequestContext:
+    source = " ".join([*points, landing_page])
+    return RequestContext(
+        lang=lang,
+        query_tokens=frozenset(tokens(query, lang)),
+        bidword_tokens=frozenset(tokens(bidword, lang)),
+        point_tokens=tuple(frozenset(tokens(p, lang)) for p in points),
+        source_facts=tuple(facts(source, lang)),
+        mentioned_values=frozenset(v for v, _ in facts(f"{query} {bidword}", lang)),
+        exempt_exaggerations=exempt_exaggerations(lang, source),
+    )
+
+
+def request_context(request: AdRequest) -> RequestContext:
+    """The request's prepared context (cached on its content, since requests are not hashable)."""
+    lang = request.lang if request.lang in SWEET_SPOT else "en"
+    return _context(lang, request.query, request.bidword, tuple(request.selling_points),
+                    request.landing_page or "")
+
+
 def extract_features(request: AdRequest, title: str, description: str) -> AdFeatures:
     """Read one ad (title + description) against its request."""
-    lang = request.lang if request.lang in SWEET_SPOT else "en"
+    ctx = request_context(request)
+    lang = ctx.lang
     title, description = normalize(title).strip(), normalize(description).strip()
     ad_text = f"{title} {description}".strip()
-    ad_tokens = set(tokens(ad_text, lang))
-    source = source_text(request)
-    mentioned = {v for v, _ in facts(f"{request.query} {request.bidword}", lang)}
+    token_list = tokens(ad_text, lang)
+    ad_tokens = set(token_list)
     supported, unsupported, contradicted = fact_check(
-        facts(ad_text, lang), facts(source, lang), mentioned
+        facts(ad_text, lang), ctx.source_facts, ctx.mentioned_values
     )
-    read, caps, punct, max_repeat = readability(ad_text, lang)
+    read, caps, punct, max_repeat = readability(ad_text, lang, token_list)
     spot = SWEET_SPOT[lang]
     return AdFeatures(
         lang=lang,
-        query_relevance=overlap(request.query, ad_tokens, lang),
-        bidword_relevance=overlap(request.bidword, ad_tokens, lang),
-        coverage=coverage(request.selling_points, ad_tokens, lang),
+        query_relevance=_share_found(ctx.query_tokens, ad_tokens),
+        bidword_relevance=_share_found(ctx.bidword_tokens, ad_tokens),
+        coverage=_coverage(ctx.point_tokens, ad_tokens),
         n_facts=supported + unsupported + contradicted,
         n_supported=supported,
         n_unsupported=unsupported,
@@ -311,5 +389,5 @@ def extract_features(request: AdRequest, title: str, description: str) -> AdFeat
         caps_ratio=caps,
         repeated_punct=punct,
         max_repeat=max_repeat,
-        n_exaggerations=count_exaggerations(ad_text, lang, source),
+        n_exaggerations=_count_matches(ad_text.lower(), lang, ctx.exempt_exaggerations),
     )

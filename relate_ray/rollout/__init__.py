@@ -1,0 +1,1 @@
+"""Rollout: sampling G candidate ads per prompt from the policy with vLLM."""

@@ -1,0 +1,83 @@
+"""A vLLM engine for the policy, and sampling G candidates per prompt with their log-probs.
+
+Plain functions over `vllm.LLM`, so the Ray rollout actor and the smoke run share one code path.
+CPU notes (verified, see README): the engine core is a spawned subprocess, so scripts that build an
+engine need an `if __name__ == "__main__":` guard; the KV cache size comes from the env var
+VLLM_CPU_KVCACHE_SPACE (GiB); a per-request seed crashes the CPU sampler, so reproducibility comes
+from the engine seed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One sampled response: token ids, text and each token's sampling log-prob."""
+
+    prompt_index: int
+    token_ids: list[int]
+    text: str
+    logprobs: list[float]
+    finish_reason: str | None
+
+
+def build_llm(
+    model_path: str | Path,
+    *,
+    dtype: str = "bfloat16",
+    seed: int = 0,
+    max_model_len: int = 1024,
+    kv_cache_gib: int = 1,
+    gpu_memory_utilization: float = 0.5,
+    worker_extension_cls: str | None = None,
+):
+    """Start a vLLM engine on the local device (CPU build or CUDA build, whichever is installed)."""
+    # Must be set before the engine starts; ignored by the CUDA build.
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(kv_cache_gib))
+    from vllm import LLM
+
+    kwargs = dict(
+        model=str(model_path),
+        dtype=dtype,
+        seed=seed,
+        max_model_len=max_model_len,
+        gpu_memory_utilization=gpu_memory_utilization,
+        enforce_eager=True,  # no graph capture: start-up dominates at our sizes
+    )
+    if worker_extension_cls:
+        kwargs["worker_extension_cls"] = worker_extension_cls
+    log.info("starting vLLM engine for %s", model_path)
+    return LLM(**kwargs)
+
+
+def sample(
+    llm,
+    prompts: list[str],
+    *,
+    n: int,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    max_tokens: int = 64,
+) -> list[list[Completion]]:
+    """Sample n completions for each prompt. Returns one list of n `Completion`s per prompt."""
+    from vllm import SamplingParams
+
+    params = SamplingParams(n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens, logprobs=0)
+    outputs = llm.generate(prompts, params, use_tqdm=False)
+    groups: list[list[Completion]] = []
+    for index, output in enumerate(outputs):
+        group = []
+        for choice in output.outputs:
+            token_ids = list(choice.token_ids)
+            # logprobs=0 returns the sampled token's own log-prob at each position.
+            logprobs = [step[token].logprob for step, token in zip(choice.logprobs or [], token_ids)]
+            group.append(Completion(index, token_ids, choice.text, logprobs, choice.finish_reason))
+        groups.append(group)
+    return groups

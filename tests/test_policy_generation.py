@@ -1,0 +1,38 @@
+"""The bundled SmolLM2 policy, converted from its GGUF, generates through vLLM on CPU (slow)."""
+
+import pytest
+
+from relate_ray.assets import DEFAULT_POLICY, resolve_model
+from relate_ray.data.prompts import render_prompt
+from relate_ray.data.schema import AdRequest
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def policy_dir(tmp_path_factory):
+    return resolve_model(DEFAULT_POLICY)
+
+
+def test_conversion_writes_a_plain_hf_folder(policy_dir):
+    assert (policy_dir / "config.json").exists() and (policy_dir / "model.safetensors").exists()
+    assert not list(policy_dir.parent.glob(f".{policy_dir.name}.*")), "temporary folder left behind"
+
+
+def test_bundled_policy_generates_g_candidates_with_logprobs(policy_dir, good_row):
+    from transformers import AutoTokenizer
+
+    from relate_ray.rollout.vllm_engine import build_llm, sample
+
+    tokenizer = AutoTokenizer.from_pretrained(policy_dir)
+    prompt = render_prompt(AdRequest.from_dict(good_row), tokenizer)
+    llm = build_llm(policy_dir, max_model_len=512)
+    groups = sample(llm, [prompt, prompt], n=5, temperature=1.0, max_tokens=24)
+    assert len(groups) == 2 and all(len(g) == 5 for g in groups)
+    for completion in groups[0]:
+        assert 0 < len(completion.token_ids) <= 24
+        assert len(completion.logprobs) == len(completion.token_ids)
+        assert all(lp <= 0.0 for lp in completion.logprobs)
+        assert tokenizer.decode(completion.token_ids, skip_special_tokens=True).strip() == completion.text.strip()
+    # Sampling at temperature 1 gives distinct candidates within a group.
+    assert len({tuple(c.token_ids) for c in groups[0]}) > 1
