@@ -36,12 +36,11 @@ _EN_STOPWORDS = frozenset(
 # Query words such as "best", "cheap", "buy" or "online" say how people search, not what they
 # want, so they are dropped from relevance (otherwise any ad that says "buy" would look relevant).
 
-_EN_WORD = re.compile(r"[a-z0-9]+")
+_EN_WORD = re.compile(r"[a-z0-9]+")  # also the Latin words (brands, models) inside Chinese text
 _CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")
-_ASCII_WORD = re.compile(r"[a-z0-9]+")
 
-# A number with an optional currency sign before it and an optional unit after it.
-_CURRENCY = "$€£¥"
+# A number with an optional currency sign before it and an optional unit after it. Only Arabic
+# digits count: ad copy states prices and durations that way in both languages.
 _NUMBER_EN = re.compile(
     r"(?P<cur>[$€£¥])?\s?(?P<num>\d+(?:[.,/]\d+)*)(?:\s?(?P<pct>%)|[\s-]?(?P<word>[A-Za-z]+))?"
 )
@@ -56,10 +55,13 @@ _EN_UNIT_SYNONYMS = {
 
 # Calls to action, matched on lowercased text (cheaper than a case-insensitive alternation).
 _EN_CTA = re.compile(
-    r"\b(book (?:now|today|online)|shop|buy now|order (?:now|today|online)|get (?:a|your) "
-    r"(?:free )?quote|free quote|apply|sign up|try (?:it )?free|start (?:free|your|now)|"
-    r"get started|learn more|call (?:now|today|us)|contact us|visit|download|subscribe|reserve|"
-    r"schedule|claim|enroll|register|join)\b"
+    r"\b(book (?:now|today|online|an?|your)|shop|buy now|order (?:now|today|online)|"
+    r"get (?:a|your) (?:free )?(?:quote|case review|valuation)|free quote|apply|sign up|"
+    r"try (?:it )?free|start (?:free|your|now|learning)|get started|learn more|"
+    r"call (?:now|today|us)|contact us|talk to (?:an?|our)|request a|visit|download|subscribe|"
+    r"reserve|schedule|claim|enroll|register|join|compare|see (?:today's |our )?"
+    r"(?:prices|plans|offers|deals|the menu)|check your rate|open an account|plan your|"
+    r"find your|treat yourself)\b"
 )
 _ZH_CTA = re.compile(
     r"立即|马上|咨询|预约|抢购|点击|了解更多|免费试|下单|报名|领取|拨打|申请|购买|注册|订购|速抢"
@@ -145,7 +147,7 @@ def tokens(text: str, lang: str) -> list[str]:
         out: list[str] = []
         for run in _CJK_RUN.findall(low):
             out.extend([run] if len(run) == 1 else [run[i : i + 2] for i in range(len(run) - 1)])
-        out.extend(_ASCII_WORD.findall(low))
+        out.extend(_EN_WORD.findall(low))
         return out
     return [_stem_en(w) for w in _EN_WORD.findall(low) if w not in _EN_STOPWORDS]
 
@@ -182,7 +184,7 @@ def _number_value(raw: str) -> str:
 
 def _unit_en(match: re.Match[str]) -> str:
     if match.group("cur"):
-        return "$" if match.group("cur") == "$" else match.group("cur")
+        return match.group("cur")
     if match.group("pct"):
         return "%"
     word = (match.group("word") or "").lower()

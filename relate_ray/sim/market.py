@@ -27,10 +27,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from collections.abc import Sequence
 from functools import lru_cache
-
-import numpy as np
 
 from relate_ray.data.schema import AdRequest
 from relate_ray.sim.features import AdFeatures, extract_features
@@ -41,27 +40,29 @@ MAX_CVR = 0.8
 
 # Intercepts put a typical ad at about 3 % CTR and 9 % CVR of clicks; calibrated on realistic
 # requests with `relate_ray.sim.history.impression_logs` (see tests/test_sim.py).
-CTR_INTERCEPT = -4.6
-CVR_INTERCEPT = -3.05
+CTR_INTERCEPT = -4.9
+CVR_INTERCEPT = -3.25
 LATENT_STD = 0.25  # per-request spread of base rates (logit), unobservable from the text
 
-# Category effects on (CTR logit, CVR logit), matched by keyword in the category name. Shopping and
-# food ads get clicked and bought on impulse; real estate and cars are browsed, rarely bought.
+# Category effects on (CTR logit, CVR logit). Shopping and food ads get clicked and bought on
+# impulse; real estate and cars are browsed, rarely bought. English keywords match whole words of
+# the category name (so "skincare" is not "car"), Chinese ones match anywhere in it.
 _CATEGORY_EFFECTS: tuple[tuple[tuple[str, ...], float, float], ...] = (
     (("travel", "hotel", "flight", "旅游", "酒店", "机票"), 0.10, -0.20),
     (("education", "course", "training", "教育", "培训", "课程"), 0.00, 0.10),
     (("finance", "loan", "bank", "credit", "金融", "贷款", "理财"), -0.20, 0.00),
     (("insurance", "保险"), -0.30, 0.20),
-    (("health", "medical", "clinic", "dental", "医疗", "健康", "口腔"), 0.00, 0.00),
+    (("health", "healthcare", "medical", "clinic", "dental", "医疗", "健康", "口腔"), 0.00, 0.00),
     (("retail", "shop", "ecommerce", "fashion", "apparel", "电商", "服饰", "零售"), 0.20, 0.20),
-    (("electronic", "tech", "phone", "数码", "电子", "手机"), 0.10, 0.00),
+    (("electronic", "electronics", "tech", "phone", "数码", "电子", "手机"), 0.10, 0.00),
     (("auto", "car", "汽车"), -0.10, -0.30),
-    (("real estate", "real_estate", "property", "housing", "房产", "房地产"), -0.20, -0.40),
+    (("estate", "property", "housing", "rental", "房产", "房地产"), -0.20, -0.40),
     (("legal", "law", "法律"), -0.30, 0.30),
     (("software", "saas", "app", "软件"), 0.00, 0.10),
-    (("beauty", "cosmetic", "美妆", "护肤"), 0.20, 0.10),
-    (("home", "repair", "cleaning", "家政", "装修", "维修"), 0.00, 0.30),
+    (("beauty", "cosmetic", "skincare", "美妆", "护肤"), 0.20, 0.10),
+    (("home", "repair", "cleaning", "lawn", "家政", "装修", "维修"), 0.00, 0.30),
     (("food", "restaurant", "delivery", "餐饮", "外卖", "美食"), 0.30, 0.30),
+    (("job", "career", "recruiting", "hiring", "招聘", "求职"), 0.10, 0.20),
 )
 
 
@@ -79,8 +80,10 @@ def _std_normal(u: float) -> float:
 def category_effect(category: str) -> tuple[float, float]:
     """(CTR, CVR) logit shifts for a category; unknown categories get a stable hashed shift."""
     name = (category or "").lower()
+    words = set(re.split(r"[^a-z]+", name))
+    words |= {w[:-1] for w in words if w.endswith("s")}  # "cars", "loans"
     for keywords, ctr_shift, cvr_shift in _CATEGORY_EFFECTS:
-        if any(k in name for k in keywords):
+        if any(k in words if k.isascii() else k in name for k in keywords):
             return ctr_shift, cvr_shift
     u1, u2 = _unit_floats(f"category:{name}", 2)
     return 0.6 * u1 - 0.3, 0.6 * u2 - 0.3
@@ -99,9 +102,9 @@ def ctr_logit(f: AdFeatures) -> float:
     """The ad's own contribution to the CTR logit (the request's base rate is added separately)."""
     length_dev = min(f.title_len_dev + f.desc_len_dev, 1.5)
     return (
-        0.8 * f.query_relevance
+        1.0 * f.query_relevance
         + 0.4 * f.bidword_relevance
-        + 0.5 * f.coverage
+        + 0.7 * f.coverage
         + 0.2 * f.has_cta
         + 0.1 * min(f.n_supported, 2)  # concrete numbers catch the eye
         - 0.8 * length_dev
@@ -113,10 +116,10 @@ def ctr_logit(f: AdFeatures) -> float:
 def cvr_logit(f: AdFeatures) -> float:
     """The ad's own contribution to the CVR logit: does the landing page keep the ad's promise?"""
     return (
-        0.3 * min(f.n_supported, 3)
+        0.4 * min(f.n_supported, 3)
         - 1.0 * min(f.n_contradicted, 2)  # the price on the page is not the one in the ad
         - 0.15 * min(f.n_unsupported, 3)
-        + 0.5 * f.coverage
+        + 0.7 * f.coverage
         + 0.4 * f.query_relevance  # clicks that match the search intent convert
         - 0.45 * min(f.n_exaggerations, 3)  # disappointed clickers
         - 0.5 * (1.0 - f.readability)
@@ -179,13 +182,3 @@ class MarketSimulator:
             ctr, cvr = self.ctr_cvr(request, title, description)
             scores.append({"ctr": ctr, "cvr": cvr, "ctcvr": ctr * cvr})
         return scores
-
-    def ctr_cvr_arrays(
-        self, requests: Sequence[AdRequest], ads: Sequence[tuple[str, str]]
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Fatigue-free (CTR, CVR) as arrays, for the log writer and bulk evaluation."""
-        scores = self.score_ads(requests, ads)
-        return (
-            np.fromiter((s["ctr"] for s in scores), dtype=np.float64, count=len(scores)),
-            np.fromiter((s["cvr"] for s in scores), dtype=np.float64, count=len(scores)),
-        )

@@ -21,8 +21,19 @@ from relate_ray.data.schema import AdRequest
 
 TIERS = ("good", "mediocre", "bad", "risky")
 
-_EN_CTAS = ("Book now", "Shop now", "Get a free quote", "Sign up today", "Try it free",
-            "Apply online", "Order today", "Get started")
+# Calls to action by category keyword (first match wins); the last entry fits anything.
+_EN_CTAS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+    (("travel", "hotel", "flight"), ("Book now", "Book today", "Reserve your stay")),
+    (("insurance", "legal", "home", "repair", "cleaning", "auto"),
+     ("Get a free quote", "Call today", "Get your quote")),
+    (("finance", "loan", "bank", "credit", "job", "career"),
+     ("Apply online", "Apply now", "Check your rate")),
+    (("education", "course", "training", "software", "saas", "app"),
+     ("Sign up today", "Try it free", "Get started", "Enroll now")),
+    (("retail", "shop", "commerce", "beauty", "electronic", "fashion", "food"),
+     ("Shop now", "Order today", "Buy now")),
+    ((), ("Learn more", "Get started", "Contact us")),
+)
 _ZH_CTAS = ("立即咨询", "马上预约", "立即抢购", "点击了解更多", "免费试用", "立即领取优惠")
 _ZH_CATEGORY_NAMES = {
     "travel": "旅游", "education": "教育", "finance": "金融", "insurance": "保险",
@@ -45,7 +56,7 @@ class Slots:
     points: tuple[str, ...]  # selling points in a random order, at least three (cycled)
     fact_point: str  # first selling point holding a number ("" when none does)
     wrong_fact_point: str  # the same point with its numbers changed: a contradicted fact
-    cta: str
+    ctas: tuple[str, ...]  # calls to action that fit the category; each template picks one
 
 
 @dataclass(frozen=True)
@@ -67,7 +78,8 @@ def title_case(text: str) -> str:
     words = text.split()
     out = []
     for k, word in enumerate(words):
-        if word != word.lower() or (k > 0 and word in _SMALL_WORDS):
+        # Small words and short tokens ("kg", "up") stay lower case after the first word.
+        if word != word.lower() or (k > 0 and (word in _SMALL_WORDS or len(word) < 3)):
             out.append(word)
         else:
             out.append(word[:1].upper() + word[1:])
@@ -113,7 +125,9 @@ def perturb_numbers(text: str, rng: random.Random) -> str:
             new = round(value * rng.choice((0.5, 1.5, 2.0)))
         if new == value:
             new = value + 1
-        return f"{new:g}" if new != int(new) else str(int(new))
+        if new != int(new):
+            return f"{new:g}"
+        return f"{int(new):,}" if "," in match.group(0) else str(int(new))
 
     return _NUMBER.sub(replace, text)
 
@@ -133,12 +147,17 @@ def make_slots(request: AdRequest, rng: random.Random) -> Slots:
         category = _ZH_CATEGORY_NAMES.get(request.category.lower(), request.category)
         if re.fullmatch(r"[A-Za-z_ ]+", category):
             category = "相关"
-        cta = rng.choice(_ZH_CTAS)
+        ctas = _ZH_CTAS
     else:
         category = request.category.replace("_", " ").lower()
-        cta = rng.choice(_EN_CTAS)
+        ctas = next(c for keys, c in _EN_CTAS if not keys or any(k in category for k in keys))
     return Slots(request.query.strip(), request.bidword.strip(), category, cycled, fact,
-                 wrong, cta)
+                 wrong, ctas)
+
+
+def _distinct(s: Slots, n: int) -> list[str]:
+    """Up to n different selling points (the slots cycle short lists, a list must not repeat)."""
+    return list(dict.fromkeys(s.points))[:n]
 
 
 # --- English ---------------------------------------------------------------------------------
@@ -152,7 +171,8 @@ def _en_fact(s: Slots) -> str:
 
 
 def _en_other(s: Slots) -> str:
-    return next((p for p in s.points if p != _en_fact(s)), s.points[1])
+    """A second selling point; requests with a single one get a neutral line instead."""
+    return next((p for p in s.points if p != _en_fact(s)), "See all the details on our site")
 
 
 def _en_fit(head: str, tail: str, sep: str = " – ") -> str:
@@ -166,17 +186,16 @@ def _sentence(text: str) -> str:
 EN_TEMPLATES = (
     Template("en_good_bidword_points", "good", lambda s, r: (
         _en_fit(_en_head(s), s.points[0]),
-        f"{_sentence(s.points[0])}. {_sentence(s.points[1])}. {s.cta}.")),
+        f"{_sentence(s.points[0])}. {_sentence(s.points[1])}. {r.choice(s.ctas)}.")),
     Template("en_good_query_fact", "good", lambda s, r: (
         _en_fit(title_case(s.query), _en_fact(s), " | "),
-        f"{_sentence(_en_fact(s))}, and {lower_first(_en_other(s))}. {s.cta}.")),
+        f"{_sentence(_en_fact(s))}, and {lower_first(_en_other(s))}. {r.choice(s.ctas)}.")),
     Template("en_good_question_lead", "good", lambda s, r: (
         _en_fit(_en_head(s), _en_fact(s), ": "),
-        f"Looking for {s.query}? {_sentence(_en_fact(s))}. {_sentence(_en_other(s))}. {s.cta}.")),
+        f"Looking for {s.query}? {_sentence(_en_fact(s))}. {_sentence(_en_other(s))}. {r.choice(s.ctas)}.")),
     Template("en_good_benefit_list", "good", lambda s, r: (
         _en_fit(_en_head(s), s.points[1], " | "),
-        f"{_sentence(s.points[0])} · {_sentence(s.points[1])} · {_sentence(s.points[2])}. "
-        f"{s.cta}.")),
+        " · ".join(_sentence(p) for p in _distinct(s, 3)) + f". {r.choice(s.ctas)}.")),
     Template("en_mid_generic_category", "mediocre", lambda s, r: (
         f"Great {title_case(s.category)} Deals",
         f"Find great options for {s.category}. Quality products and services you can trust, "
@@ -197,14 +216,14 @@ EN_TEMPLATES = (
         title_case(s.bidword.split()[0]) if s.bidword.split() else "Ad", "Click here.")),
     Template("en_bad_wrong_facts", "bad", lambda s, r: (
         _en_fit(_en_head(s), s.wrong_fact_point),
-        f"{_sentence(s.wrong_fact_point)}. {_sentence(_en_other(s))}. {s.cta}.")),
+        f"{_sentence(s.wrong_fact_point)}. {_sentence(_en_other(s))}. {r.choice(s.ctas)}.")),
     Template("en_bad_keyword_stuffing", "bad", lambda s, r: (
         f"{s.bidword.upper()} {s.bidword.upper()} CHEAP {s.bidword.upper()}",
         f"{s.bidword} {s.bidword}!!! BEST {s.bidword.upper()} DEALS {s.bidword} {s.query} "
         f"{s.bidword}!!!")),
     Template("en_risky_guaranteed", "risky", lambda s, r: (
         f"#1 {_en_head(s)} - Guaranteed Results",
-        f"{_sentence(s.points[0])}. 100% risk-free and the best ever deal. {s.cta}.")),
+        f"{_sentence(s.points[0])}. 100% risk-free and the best ever deal. {r.choice(s.ctas)}.")),
     Template("en_risky_only_one", "risky", lambda s, r: (
         f"Miracle {_en_head(s)} Deals",
         f"The only {s.bidword} you'll ever need, guaranteed lowest price ever. "
@@ -212,7 +231,7 @@ EN_TEMPLATES = (
     Template("en_risky_cure", "risky", lambda s, r: (
         f"{_en_head(s)}: Unbeatable, Guaranteed",
         f"Cure every {s.category} worry. {_sentence(s.points[0])}. {_sentence(s.points[1])}. "
-        f"Zero risk. {s.cta}.")),
+        f"Zero risk. {r.choice(s.ctas)}.")),
     Template("en_risky_worlds_best", "risky", lambda s, r: (
         f"World's Best {_en_head(s)}",
         f"Number one for {s.query}. {_sentence(s.points[0])}. Instant results, guaranteed.")),
@@ -226,7 +245,7 @@ def _zh_fact(s: Slots) -> str:
 
 
 def _zh_other(s: Slots) -> str:
-    return next((p for p in s.points if p != _zh_fact(s)), s.points[1])
+    return next((p for p in s.points if p != _zh_fact(s)), "详情请见官网")
 
 
 def _zh_fit(head: str, tail: str, sep: str = "-") -> str:
@@ -235,15 +254,15 @@ def _zh_fit(head: str, tail: str, sep: str = "-") -> str:
 
 ZH_TEMPLATES = (
     Template("zh_good_bidword_points", "good", lambda s, r: (
-        _zh_fit(s.bidword, s.points[0]), f"{s.points[0]}，{s.points[1]}。{s.cta}！")),
+        _zh_fit(s.bidword, s.points[0]), f"{s.points[0]}，{s.points[1]}。{r.choice(s.ctas)}！")),
     Template("zh_good_query_fact", "good", lambda s, r: (
-        _zh_fit(s.query, _zh_fact(s), "？"), f"{_zh_fact(s)}，{_zh_other(s)}，{s.cta}。")),
+        _zh_fit(s.query, _zh_fact(s), "？"), f"{_zh_fact(s)}，{_zh_other(s)}，{r.choice(s.ctas)}。")),
     Template("zh_good_question_lead", "good", lambda s, r: (
         _zh_fit(s.bidword, _zh_fact(s), "："),
-        f"想了解{s.query}？{_zh_fact(s)}，{_zh_other(s)}。{s.cta}。")),
+        f"想了解{s.query}？{_zh_fact(s)}，{_zh_other(s)}。{r.choice(s.ctas)}。")),
     Template("zh_good_benefit_list", "good", lambda s, r: (
         _zh_fit(s.bidword, s.points[1], "｜"),
-        f"{s.points[0]}；{s.points[1]}；{s.points[2]}。{s.cta}。")),
+        "；".join(_distinct(s, 3)) + f"。{r.choice(s.ctas)}。")),
     Template("zh_mid_generic_category", "mediocre", lambda s, r: (
         f"优质{s.category}服务", f"为您提供专业的{s.category}服务，品质可靠，欢迎了解。")),
     Template("zh_mid_official_site", "mediocre", lambda s, r: (
@@ -257,18 +276,18 @@ ZH_TEMPLATES = (
     Template("zh_bad_too_short", "bad", lambda s, r: (s.bidword[:2], "点这里")),
     Template("zh_bad_wrong_facts", "bad", lambda s, r: (
         _zh_fit(s.bidword, s.wrong_fact_point),
-        f"{s.wrong_fact_point}，{_zh_other(s)}。{s.cta}。")),
+        f"{s.wrong_fact_point}，{_zh_other(s)}。{r.choice(s.ctas)}。")),
     Template("zh_bad_keyword_stuffing", "bad", lambda s, r: (
         f"{s.bidword}{s.bidword}{s.bidword}",
         f"{s.bidword}！！！{s.bidword}便宜{s.bidword}{s.query}{s.bidword}！！！")),
     Template("zh_risky_first", "risky", lambda s, r: (
-        f"第一{s.bidword}，保证效果", f"{s.points[0]}，100%零风险，全网最低价，{s.cta}！")),
+        f"第一{s.bidword}，保证效果", f"{s.points[0]}，100%零风险，全网最低价，{r.choice(s.ctas)}！")),
     Template("zh_risky_national", "risky", lambda s, r: (
-        f"国家级{s.bidword}品牌", f"唯一正品，{s.points[0]}，绝对放心，{s.cta}。")),
+        f"国家级{s.bidword}品牌", f"唯一正品，{s.points[0]}，绝对放心，{r.choice(s.ctas)}。")),
     Template("zh_risky_cure", "risky", lambda s, r: (
         f"{s.bidword}，根治所有烦恼", f"{s.points[0]}，{s.points[1]}，永久有效，最佳选择。")),
     Template("zh_risky_best", "risky", lambda s, r: (
-        f"最好的{s.bidword}", f"顶级品质，{s.points[0]}，保证满意，{s.cta}。")),
+        f"最好的{s.bidword}", f"顶级品质，{s.points[0]}，保证满意，{r.choice(s.ctas)}。")),
 )
 
 TEMPLATES: dict[str, tuple[Template, ...]] = {"en": EN_TEMPLATES, "zh": ZH_TEMPLATES}

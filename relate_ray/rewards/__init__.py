@@ -1,0 +1,1 @@
+"""Reward components: each scores candidate ads, sentence-level and/or token-level."""

@@ -1,0 +1,164 @@
+"""High-frequency n-gram detection for the diversity reward (paper eq. 4) and its token form (eq. 5).
+
+Vectorized with numpy: every n-gram of every sequence is reduced to a 64-bit polynomial hash, and
+document frequencies come from `np.unique` over (sequence, hash) pairs, so 512 responses x 64 tokens
+take milliseconds rather than the seconds a dict of tuples would. `NgramWindow` keeps the last K
+steps of generations so a template is penalized across steps, not only within one batch.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+_PAD = -1
+# Odd 64-bit multiplier for the rolling hash (arithmetic wraps mod 2^64).
+_BASE = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _pad(sequences: Sequence[Sequence[int]], ignore: Sequence[Sequence[bool]] | None) -> np.ndarray:
+    """[N, T] int64 with _PAD after each sequence's end and on ignored tokens."""
+    width = max((len(s) for s in sequences), default=0)
+    ids = np.full((len(sequences), width), _PAD, dtype=np.int64)
+    for i, seq in enumerate(sequences):
+        ids[i, : len(seq)] = seq
+        if ignore is not None and len(seq):
+            row = ids[i, : len(seq)]
+            row[np.asarray(ignore[i], dtype=bool)] = _PAD
+    return ids
+
+
+def _window_hashes(ids: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Hashes [N, T-n+1] of every length-n window, and a [N, T-n+1] mask of windows without padding."""
+    windows = np.lib.stride_tricks.sliding_window_view(ids, n, axis=1)
+    valid = (windows != _PAD).all(axis=2)
+    hashes = np.zeros(windows.shape[:2], dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(n):
+            hashes = hashes * _BASE + windows[:, :, j].astype(np.uint64) + np.uint64(1)
+    return hashes, valid
+
+
+def high_frequency_ngrams(
+    sequences: Sequence[Sequence[int]],
+    n_min: int = 2,
+    n_max: int = 10,
+    min_doc_freq: float = 0.2,
+    ignore: Sequence[Sequence[bool]] | None = None,
+) -> set[tuple[int, ...]]:
+    """The n-grams (n_min <= n <= n_max) contained in at least `min_doc_freq` of the sequences.
+
+    Args:
+        sequences: token-id lists (any lengths).
+        n_min, n_max: n-gram lengths considered (paper: 2 to 10).
+        min_doc_freq: threshold on document frequency, the share of sequences containing the n-gram.
+        ignore: optional per-token flags; n-grams touching an ignored token (e.g. the fixed
+            'Title:'/'Description:' scaffolding every answer must contain) are not counted.
+    Returns:
+        The set of high-frequency n-grams as tuples of token ids.
+    """
+    if not 1 <= n_min <= n_max:
+        raise ValueError(f"need 1 <= n_min <= n_max, got {n_min}, {n_max}")
+    if not sequences:
+        return set()
+    ids = _pad(sequences, ignore)
+    threshold = min_doc_freq * len(sequences)
+    found: set[tuple[int, ...]] = set()
+    for n in range(n_min, min(n_max, ids.shape[1]) + 1):
+        hashes, valid = _window_hashes(ids, n)
+        rows, cols = np.nonzero(valid)
+        if rows.size == 0:
+            continue
+        flat = hashes[rows, cols]
+        # Sort by (hash, sequence); the first of each (hash, sequence) run counts once, so a count
+        # per hash is its document frequency, not its occurrence count.
+        order = np.lexsort((rows, flat))
+        f_sorted, r_sorted = flat[order], rows[order]
+        new_doc = np.ones(order.size, dtype=bool)
+        new_doc[1:] = (f_sorted[1:] != f_sorted[:-1]) | (r_sorted[1:] != r_sorted[:-1])
+        doc_index = np.flatnonzero(new_doc)
+        doc_hash = f_sorted[doc_index]
+        starts = np.flatnonzero(np.r_[True, doc_hash[1:] != doc_hash[:-1]])
+        doc_freq = np.diff(np.r_[starts, doc_hash.size])
+        # A representative occurrence of each frequent hash gives back its token tuple.
+        first = order[doc_index[starts[doc_freq >= threshold]]]
+        for r, c in zip(rows[first], cols[first]):
+            found.add(tuple(int(t) for t in ids[r, c : c + n]))
+    return found
+
+
+def _hash_tuple(ngram: tuple[int, ...]) -> np.uint64:
+    h = np.uint64(0)
+    with np.errstate(over="ignore"):
+        for token in ngram:
+            h = h * _BASE + np.uint64(token) + np.uint64(1)
+    return h
+
+
+def count_and_flag(
+    sequences: Sequence[Sequence[int]], ngrams: Iterable[tuple[int, ...]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Occurrences of the given n-grams in each sequence, and per-token flags.
+
+    Returns:
+        counts: [N] number of (position, n-gram) occurrences (the sum in eq. 4).
+        flags: [N, T] bool, True on every token inside an occurrence (eq. 5), False on padding.
+    """
+    ids = _pad(sequences, None)
+    counts = np.zeros(len(sequences), dtype=np.int64)
+    flags = np.zeros(ids.shape, dtype=bool)
+    by_length: dict[int, list[np.uint64]] = {}
+    for g in ngrams:
+        by_length.setdefault(len(g), []).append(_hash_tuple(g))
+    for n, wanted in by_length.items():
+        if n > ids.shape[1]:
+            continue
+        hashes, valid = _window_hashes(ids, n)
+        hit = np.isin(hashes, np.array(wanted, dtype=np.uint64)) & valid
+        counts += hit.sum(axis=1)
+        # A hit at window start c covers tokens c .. c+n-1: a difference array marks the cover.
+        cover = np.zeros((ids.shape[0], ids.shape[1] + 1), dtype=np.int64)
+        r, c = np.nonzero(hit)
+        np.add.at(cover, (r, c), 1)
+        np.add.at(cover, (r, c + n), -1)
+        flags |= np.cumsum(cover[:, :-1], axis=1) > 0
+    return counts, flags
+
+
+def flag_tokens(sequence: Sequence[int], ngrams: Iterable[tuple[int, ...]]) -> list[bool]:
+    """One bool per token of `sequence`: True inside any occurrence of one of `ngrams`."""
+    _, flags = count_and_flag([sequence], ngrams)
+    return [bool(f) for f in flags[0, : len(sequence)]]
+
+
+class NgramWindow:
+    """The generations of the last K steps, so high-frequency n-grams are judged across steps."""
+
+    def __init__(self, past_steps: int) -> None:
+        if past_steps < 0:
+            raise ValueError(f"past_steps must be >= 0, got {past_steps}")
+        self._past: deque[tuple[list[list[int]], list[list[bool]]]] = deque(maxlen=max(past_steps, 1))
+        self._keep = past_steps
+
+    @staticmethod
+    def _masks(batch: Sequence[Sequence[int]], ignore: Sequence[Sequence[bool]] | None) -> list[list[bool]]:
+        return [list(m) for m in ignore] if ignore is not None else [[False] * len(s) for s in batch]
+
+    def high_frequency(
+        self, batch: Sequence[Sequence[int]], ignore: Sequence[Sequence[bool]] | None = None, **kwargs
+    ) -> set[tuple[int, ...]]:
+        """High-frequency n-grams over this batch plus the last K steps (kwargs as high_frequency_ngrams)."""
+        sequences = [list(s) for s in batch]
+        masks = self._masks(batch, ignore)
+        if self._keep:
+            for past_seqs, past_masks in self._past:
+                sequences += past_seqs
+                masks += past_masks
+        return high_frequency_ngrams(sequences, ignore=masks, **kwargs)
+
+    def push(self, batch: Sequence[Sequence[int]], ignore: Sequence[Sequence[bool]] | None = None) -> None:
+        """Remember this step's generations (call after scoring the step)."""
+        if self._keep:
+            self._past.append(([list(s) for s in batch], self._masks(batch, ignore)))
