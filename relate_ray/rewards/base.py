@@ -1,0 +1,85 @@
+"""The one interface every reward component implements, and the registry that names them.
+
+A component scores a `RewardBatch` (N candidate ads with their requests and policy tokens) and
+returns a `RewardOutput`: one scalar per sample, and, for components with a natural token-level form
+(risk control, diversity), one 0/1 flag per response token. Sentence- and token-level outputs stay
+apart until `relate_ray.algo.credit` turns them into advantages (the paper's credit assignment).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from relate_ray.data.adformat import ParsedAd, parse_ad
+from relate_ray.data.schema import AdRequest
+
+
+@dataclass
+class RewardBatch:
+    """N samples: sample i is the policy's answer `texts[i]` to `requests[i]`.
+
+    token_ids[i] are the response's token ids; token_spans[i][t] = (start, end) character offsets of
+    token t in texts[i] (see relate_ray.rewards.tokens), so character-level findings map to tokens.
+    """
+
+    requests: list[AdRequest]
+    texts: list[str]
+    token_ids: list[list[int]] = field(default_factory=list)
+    token_spans: list[list[tuple[int, int]]] = field(default_factory=list)
+    ads: list[ParsedAd] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if len(self.requests) != len(self.texts):
+            raise ValueError(f"{len(self.requests)} requests for {len(self.texts)} texts")
+        if not self.ads:
+            self.ads = [parse_ad(t) for t in self.texts]
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+@dataclass
+class RewardOutput:
+    """scores: [N] sentence-level values. token_flags: per sample, [T_i] 0/1 flags or None."""
+
+    name: str
+    scores: np.ndarray
+    token_flags: list[np.ndarray] | None = None
+    info: dict[str, float] = field(default_factory=dict)
+
+
+RewardFn = Callable[[RewardBatch], RewardOutput]
+REWARDS: dict[str, Callable[..., RewardFn]] = {}
+# Modules whose components register themselves on import (heavy imports stay inside constructors).
+BUILTIN_MODULES = (
+    "relate_ray.rewards.structural",
+    "relate_ray.rewards.semantic",
+    "relate_ray.rewards.token_level",
+)
+
+
+def register_reward(name: str):
+    """Class decorator: make a reward component constructible by name from config."""
+
+    def wrap(cls):
+        if name in REWARDS:
+            raise ValueError(f"reward {name!r} registered twice")
+        REWARDS[name] = cls
+        cls.name = name
+        return cls
+
+    return wrap
+
+
+def build_reward(name: str, **options) -> RewardFn:
+    """Construct a registered reward component; unknown names list the known ones."""
+    import importlib
+
+    for module in BUILTIN_MODULES:
+        importlib.import_module(module)
+    if name not in REWARDS:
+        raise KeyError(f"unknown reward {name!r} (known: {', '.join(sorted(REWARDS))})")
+    return REWARDS[name](**options)

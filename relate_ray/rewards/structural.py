@@ -1,0 +1,63 @@
+"""Structural quality (paper 3.3.1): the length and format rewards."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from relate_ray.rewards.base import RewardBatch, RewardOutput, register_reward
+
+# Target intervals per field. zh in characters; en in the unit `en_unit` says (chars or words).
+DEFAULT_INTERVALS = {
+    "zh": {"title": (10, 25), "description": (25, 70)},
+    "en": {"title": (25, 60), "description": (60, 150)},
+    "en_words": {"title": (4, 10), "description": (10, 25)},
+}
+
+
+def interval_score(length: int, low: int, high: int) -> float:
+    """1 inside [low, high]; outside, falls linearly with the distance, reaching -1 at one
+    interval-width away (and staying there)."""
+    if low <= length <= high:
+        return 1.0
+    distance = low - length if length < low else length - high
+    return max(-1.0, 1.0 - 2.0 * distance / max(high - low, 1))
+
+
+@register_reward("length")
+class LengthReward:
+    """Mean over title and description of `interval_score`; a missing field scores -1."""
+
+    def __init__(self, en_unit: str = "chars", intervals: dict | None = None) -> None:
+        if en_unit not in ("chars", "words"):
+            raise ValueError(f"length.en_unit must be chars or words, got {en_unit!r}")
+        self.en_unit = en_unit
+        self.intervals = {**DEFAULT_INTERVALS, **(intervals or {})}
+
+    def _length(self, text: str, lang: str) -> int:
+        return len(text.split()) if lang == "en" and self.en_unit == "words" else len(text)
+
+    def __call__(self, batch: RewardBatch) -> RewardOutput:
+        scores = np.zeros(len(batch), dtype=np.float32)
+        for i, (request, ad) in enumerate(zip(batch.requests, batch.ads)):
+            key = "en_words" if request.lang == "en" and self.en_unit == "words" else request.lang
+            parts = []
+            for field_name, value in (("title", ad.title), ("description", ad.description)):
+                low, high = self.intervals[key][field_name]
+                parts.append(interval_score(self._length(value, request.lang), low, high) if value else -1.0)
+            scores[i] = float(np.mean(parts))
+        return RewardOutput("length", scores)
+
+
+@register_reward("format")
+class FormatReward:
+    """1 for an exact two-line answer; 0 when both fields parse but something else is wrong
+    (chatter, markdown, a repeated field); -1 when a field is missing or empty."""
+
+    def __call__(self, batch: RewardBatch) -> RewardOutput:
+        scores = np.zeros(len(batch), dtype=np.float32)
+        for i, ad in enumerate(batch.ads):
+            if ad.ok:
+                scores[i] = 1.0
+            elif any(p.startswith(("missing", "empty")) for p in ad.problems):
+                scores[i] = -1.0
+        return RewardOutput("format", scores)

@@ -1,0 +1,71 @@
+"""Length, format, correctness and relevance rewards on hand-made ads."""
+
+import numpy as np
+import pytest
+
+from relate_ray.data.adformat import render_ad
+from relate_ray.data.schema import AdRequest
+from relate_ray.rewards.base import RewardBatch, build_reward
+from relate_ray.rewards.facts import judge_facts
+from relate_ray.rewards.structural import interval_score
+
+
+@pytest.fixture
+def request_en(good_row):
+    return AdRequest.from_dict(good_row)
+
+
+def score(name, requests, texts, **options):
+    return build_reward(name, **options)(RewardBatch(list(requests), list(texts))).scores
+
+
+def test_interval_score_inside_and_by_distance():
+    assert interval_score(30, 25, 60) == 1.0
+    assert interval_score(60, 25, 60) == 1.0
+    assert interval_score(78, 25, 60) == pytest.approx(1 - 2 * 18 / 35)
+    assert interval_score(500, 25, 60) == -1.0
+
+
+def test_length_rewards_ads_inside_the_intervals(request_en):
+    good = render_ad("Lisbon Flights From $59 One Way Today", "Fly to Lisbon from $59 one way with a free 23 kg bag. Book now.")
+    short = render_ad("Flights", "Cheap.")
+    missing = "Title: Lisbon Flights From $59 One Way"
+    s = score("length", [request_en] * 3, [good, short, missing])
+    assert s[0] == 1.0 and s[1] < 0 and s[2] == pytest.approx(0.0)  # (1 + -1) / 2
+
+
+def test_length_in_words_for_english(request_en):
+    ad = render_ad("Lisbon Flights From $59 Today", "Fly to Lisbon from $59 one way with a free bag, rated 4.6 by travellers.")
+    assert score("length", [request_en], [ad], en_unit="words")[0] == 1.0
+
+
+def test_format_scores_exact_partial_missing(request_en):
+    texts = [render_ad("A title", "A description"), "Sure!\n" + render_ad("A title", "A description"), "Title: only"]
+    assert score("format", [request_en] * 3, texts).tolist() == [1.0, 0.0, -1.0]
+
+
+def test_facts_supported_unsupported_contradicted():
+    source = "Fares from $59 one way. Free 23 kg bag. 4.6/5 from 8,000 reviews."
+    assert judge_facts("From $59 with a 23 kg bag", source) == (2, 0, 0)
+    assert judge_facts("From $49, 8,000 reviews", source) == (1, 0, 1)
+    assert judge_facts("Save 30% today", source) == (0, 1, 0)
+    assert judge_facts("首单立减80元，7天退货", "首单立减50元，7天无理由退货") == (1, 0, 1)
+
+
+def test_correctness_orders_true_over_false_facts(request_en):
+    texts = [render_ad("Lisbon from $59", "Free 23 kg bag."), render_ad("Lisbon from $19", "Free 40 kg bag."),
+             render_ad("Lisbon flights", "Fly to Lisbon.")]
+    s = score("correctness", [request_en] * 3, texts)
+    assert s[0] == 1.0 and s[1] == -1.0 and s[2] == 0.0
+
+
+def test_relevance_prefers_on_topic_ads(request_en):
+    on_topic = render_ad("Cheap Lisbon Flights", "Lisbon flights from $59 one way with a free bag.")
+    off_topic = render_ad("Yoga Mats On Sale", "Non-slip 6 mm yoga mats shipped free.")
+    s = score("relevance", [request_en] * 2, [on_topic, off_topic])
+    assert s[0] > s[1] + 0.3
+
+
+def test_unknown_reward_lists_known_ones():
+    with pytest.raises(KeyError, match="unknown reward 'ctr'.*length"):
+        build_reward("ctr")
