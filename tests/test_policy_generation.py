@@ -2,16 +2,10 @@
 
 import pytest
 
-from relate_ray.assets import DEFAULT_POLICY, resolve_model
 from relate_ray.data.prompts import render_prompt
 from relate_ray.data.schema import AdRequest
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def policy_dir(tmp_path_factory):
-    return resolve_model(DEFAULT_POLICY)
 
 
 def test_conversion_writes_a_plain_hf_folder(policy_dir):
@@ -19,15 +13,14 @@ def test_conversion_writes_a_plain_hf_folder(policy_dir):
     assert not list(policy_dir.parent.glob(f".{policy_dir.name}.*")), "temporary folder left behind"
 
 
-def test_bundled_policy_generates_g_candidates_with_logprobs(policy_dir, good_row):
+def test_bundled_policy_generates_g_candidates_with_logprobs(policy_dir, policy_llm, good_row):
     from transformers import AutoTokenizer
 
-    from relate_ray.rollout.vllm_engine import build_llm, sample
+    from relate_ray.rollout.vllm_engine import sample
 
     tokenizer = AutoTokenizer.from_pretrained(policy_dir)
     prompt = render_prompt(AdRequest.from_dict(good_row), tokenizer)
-    llm = build_llm(policy_dir, max_model_len=512)
-    groups = sample(llm, [prompt, prompt], n=5, temperature=1.0, max_tokens=24)
+    groups = sample(policy_llm, [prompt, prompt], n=5, temperature=1.0, max_tokens=24)
     assert len(groups) == 2 and all(len(g) == 5 for g in groups)
     for completion in groups[0]:
         assert 0 < len(completion.token_ids) <= 24

@@ -58,6 +58,8 @@ BUILTIN_MODULES = (
     "relate_ray.rewards.structural",
     "relate_ray.rewards.semantic",
     "relate_ray.rewards.token_level",
+    "relate_ray.rewards.judge",
+    "relate_ray.rewards.ctcvr",
 )
 
 

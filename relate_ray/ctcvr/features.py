@@ -1,0 +1,54 @@
+"""Features of the CTCVR model: query, ad metadata and ad text in one embedding space.
+
+x = [e_query, e_meta, e_ad, e_query * e_ad, e_meta * e_ad] where e_* are L2-normalized sentence
+embeddings (the products let a small MLP read relevance directly). Identical strings are embedded
+once: impression logs repeat the same query and ad thousands of times.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+N_PARTS = 5
+
+
+def meta_text(bidword: str, category: str) -> str:
+    """The ad metadata as text: what the advertiser bought and in which vertical."""
+    return f"{bidword} | {category}"
+
+
+def ad_text(title: str, description: str) -> str:
+    return f"{title} {description}".strip()
+
+
+class FeatureEncoder:
+    """Embeds strings with a sentence-transformers model and assembles CTCVR feature rows."""
+
+    def __init__(self, embedder_path: str, device: str = "cpu", batch_size: int = 128) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        self.model = SentenceTransformer(embedder_path, device=device)
+        self.batch_size = batch_size
+        self.dim = int(self.model.get_sentence_embedding_dimension())
+
+    @property
+    def input_dim(self) -> int:
+        return N_PARTS * self.dim
+
+    def embed_unique(self, texts: Sequence[str], show_progress: bool = False) -> dict[str, np.ndarray]:
+        """Embeddings of each distinct string, normalized."""
+        unique = sorted(set(texts))
+        vectors = self.model.encode(unique, batch_size=self.batch_size, normalize_embeddings=True,
+                                    convert_to_numpy=True, show_progress_bar=show_progress)
+        return dict(zip(unique, vectors.astype(np.float32)))
+
+    def encode(self, queries: Sequence[str], metas: Sequence[str], ads: Sequence[str],
+               show_progress: bool = False) -> np.ndarray:
+        """[N, 5 * dim] float32 feature rows."""
+        table = self.embed_unique([*queries, *metas, *ads], show_progress)
+        q = np.stack([table[s] for s in queries])
+        m = np.stack([table[s] for s in metas])
+        a = np.stack([table[s] for s in ads])
+        return np.concatenate([q, m, a, q * a, m * a], axis=1)

@@ -1,0 +1,122 @@
+"""LLM-as-judge (semantic quality): a written rubric, scored from the judge's token probabilities.
+
+Pointwise: the judge reads the request and the ad and answers Yes or No to the rubric; the score is
+P(Yes) / (P(Yes) + P(No)) from the first answer token's log-probs, never parsed free text.
+Pairwise (Good/Same/Bad evaluation): the judge picks A or B; each pair is asked in both orders so
+position bias cancels. Runs on vLLM; the default judge is the bundled policy model.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from relate_ray.data.adformat import ParsedAd
+from relate_ray.data.schema import AdRequest
+from relate_ray.rewards.base import RewardBatch, RewardOutput, register_reward
+
+RUBRIC = (
+    "You review search ads. A good ad (1) is relevant to the search query and keyword, (2) states only "
+    "facts found in the selling points, and (3) reads fluently and naturally."
+)
+_POINTWISE = (
+    "{rubric}\n\nSearch query: {query}\nKeyword: {bidword}\nSelling points: {points}\n\n"
+    "Ad title: {title}\nAd description: {description}\n\nIs this a good ad? Answer Yes or No."
+)
+_PAIRWISE = (
+    "{rubric}\n\nSearch query: {query}\nKeyword: {bidword}\nSelling points: {points}\n\n"
+    "Ad A: {title_a} | {description_a}\nAd B: {title_b} | {description_b}\n\n"
+    "Which ad is better? Answer A or B."
+)
+_TOP_LOGPROBS = 20
+
+
+@dataclass(frozen=True)
+class PairVerdict:
+    """p_first: probability the first ad is better, averaged over both presentation orders."""
+
+    p_first: float
+    label: str  # "good" (first better), "same", "bad"
+
+
+def _choice_probability(logprobs: dict, yes: Sequence[str], no: Sequence[str]) -> float:
+    """P(yes) / (P(yes) + P(no)) over the top tokens of one position; 0.5 if neither appears."""
+    p_yes = p_no = 0.0
+    for entry in logprobs.values():
+        word = (entry.decoded_token or "").strip().lower()
+        if word in yes:
+            p_yes += math.exp(entry.logprob)
+        elif word in no:
+            p_no += math.exp(entry.logprob)
+    return p_yes / (p_yes + p_no) if p_yes + p_no > 0 else 0.5
+
+
+class Judge:
+    """A judge over a running vLLM engine (`llm`) and its tokenizer."""
+
+    def __init__(self, llm, tokenizer, same_margin: float = 0.1) -> None:
+        self.llm, self.tokenizer, self.same_margin = llm, tokenizer, same_margin
+
+    def _prompt(self, content: str) -> str:
+        return self.tokenizer.apply_chat_template([{"role": "user", "content": content}],
+                                                  tokenize=False, add_generation_prompt=True)
+
+    def _first_token_logprobs(self, contents: list[str]) -> list[dict]:
+        from vllm import SamplingParams
+
+        params = SamplingParams(max_tokens=1, temperature=0.0, logprobs=_TOP_LOGPROBS)
+        outputs = self.llm.generate([self._prompt(c) for c in contents], params, use_tqdm=False)
+        return [o.outputs[0].logprobs[0] for o in outputs]
+
+    def score(self, requests: Sequence[AdRequest], ads: Sequence[ParsedAd]) -> np.ndarray:
+        """[N] P(good ad) in [0, 1] for each (request, ad)."""
+        contents = [_POINTWISE.format(rubric=RUBRIC, query=r.query, bidword=r.bidword,
+                                      points="; ".join(r.selling_points), title=a.title or "-",
+                                      description=a.description or "-") for r, a in zip(requests, ads)]
+        firsts = self._first_token_logprobs(contents)
+        return np.array([_choice_probability(lp, ("yes",), ("no",)) for lp in firsts], dtype=np.float32)
+
+    def compare(self, requests: Sequence[AdRequest], first: Sequence[ParsedAd],
+                second: Sequence[ParsedAd]) -> list[PairVerdict]:
+        """Good/Same/Bad of `first` against `second`, asking each pair in both orders."""
+        contents = []
+        for r, a, b in zip(requests, first, second):
+            common = dict(rubric=RUBRIC, query=r.query, bidword=r.bidword, points="; ".join(r.selling_points))
+            contents.append(_PAIRWISE.format(**common, title_a=a.title, description_a=a.description,
+                                             title_b=b.title, description_b=b.description))
+            contents.append(_PAIRWISE.format(**common, title_a=b.title, description_a=b.description,
+                                             title_b=a.title, description_b=a.description))
+        firsts = self._first_token_logprobs(contents)
+        verdicts = []
+        for k in range(0, len(firsts), 2):
+            p_first_as_a = _choice_probability(firsts[k], ("a",), ("b",))
+            p_first_as_b = _choice_probability(firsts[k + 1], ("b",), ("a",))
+            p = 0.5 * (p_first_as_a + p_first_as_b)
+            label = "good" if p > 0.5 + self.same_margin else "bad" if p < 0.5 - self.same_margin else "same"
+            verdicts.append(PairVerdict(p, label))
+        return verdicts
+
+
+@register_reward("judge")
+class JudgeReward:
+    """The judge as a reward component: 2 * P(good) - 1, in [-1, 1]."""
+
+    def __init__(self, model: str = "smollm2-135m-instruct", llm=None, cache_dir: str | None = None,
+                 kv_cache_gib: int = 1, max_model_len: int = 1024) -> None:
+        from transformers import AutoTokenizer
+
+        from relate_ray.assets import resolve_model
+
+        path = resolve_model(model, cache_dir)
+        if llm is None:
+            from relate_ray.rollout.vllm_engine import build_llm
+
+            llm = build_llm(path, kv_cache_gib=kv_cache_gib, max_model_len=max_model_len)
+        self.judge = Judge(llm, AutoTokenizer.from_pretrained(path))
+
+    def __call__(self, batch: RewardBatch) -> RewardOutput:
+        p_good = self.judge.score(batch.requests, batch.ads)
+        return RewardOutput("judge", 2.0 * p_good - 1.0, info={"p_good": float(p_good.mean())})

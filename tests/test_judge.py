@@ -1,0 +1,40 @@
+"""LLM-as-judge: probabilities from the first answer token, pointwise and pairwise (slow: vLLM)."""
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from relate_ray.data.adformat import parse_ad, render_ad
+from relate_ray.data.schema import AdRequest
+from relate_ray.rewards.judge import Judge, _choice_probability
+
+
+@dataclass
+class TopToken:  # the two fields of vLLM's Logprob that the judge reads
+    logprob: float
+    decoded_token: str
+
+
+def test_choice_probability_normalizes_over_yes_and_no_variants():
+    top = {1: TopToken(np.log(0.3), "Yes"), 2: TopToken(np.log(0.2), " yes"), 3: TopToken(np.log(0.25), "No"),
+           4: TopToken(np.log(0.25), "Maybe")}
+    assert _choice_probability(top, ("yes",), ("no",)) == pytest.approx(0.5 / 0.75)
+    assert _choice_probability({1: TopToken(0.0, "Hmm")}, ("yes",), ("no",)) == 0.5
+
+
+@pytest.mark.slow
+def test_judge_scores_and_compares_through_vllm(policy_dir, policy_llm, good_row):
+    from transformers import AutoTokenizer
+
+    judge = Judge(policy_llm, AutoTokenizer.from_pretrained(policy_dir))
+    request = AdRequest.from_dict(good_row)
+    good = parse_ad(render_ad("Lisbon Flights From $59", "Fly to Lisbon from $59 one way with a free 23 kg bag."))
+    bad = parse_ad(render_ad("asdf qwerty", "zzzz zzzz zzzz"))
+    scores = judge.score([request, request], [good, bad])
+    assert scores.shape == (2,) and ((scores >= 0) & (scores <= 1)).all()
+    # Yes/No appear among the judge's top tokens: real probabilities, not the 0.5 fallback.
+    assert (scores != 0.5).all()
+    verdicts = judge.compare([request], [good], [bad])
+    assert len(verdicts) == 1 and 0 <= verdicts[0].p_first <= 1
+    assert verdicts[0].label in ("good", "same", "bad")
