@@ -15,9 +15,9 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
-import shutil
-import tempfile
 from pathlib import Path
+
+from relate_ray.fsutil import atomic_dir
 
 log = logging.getLogger(__name__)
 
@@ -84,15 +84,9 @@ def _convert_smollm2(cache: Path) -> Path:
         if (target / _COMPLETE_MARKER).exists():  # another process finished while we waited
             return target
         log.info("converting the bundled SmolLM2-135M GGUF to %s (once)", target)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-        try:
+        with atomic_dir(target) as tmp:
             _dequantize_gguf(source, _SMOLLM2_GGUF, tmp)
             (tmp / _COMPLETE_MARKER).write_text("ok\n")
-            if target.exists():  # a leftover without the marker: never trusted
-                shutil.rmtree(target)
-            os.replace(tmp, target)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 

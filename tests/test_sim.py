@@ -35,7 +35,7 @@ GOOD_TITLE = "Lisbon Flights – Fares From $59 One Way"
 GOOD_DESC = "Cheap flights to Lisbon from $59 one way. Free 23 kg bag and free cancellation. Book now."
 
 ENGLISH_BASE = [
-    ("hotels near times square", "times square hotel",
+    ("where to stay in manhattan", "times square hotel",
      ["Rooms from $149 per night", "5 minute walk to Broadway", "Rated 4.6 stars by 3,200 guests"],
      "travel"),
     ("online python course for beginners", "python course",
@@ -43,11 +43,11 @@ ENGLISH_BASE = [
     ("car insurance quotes", "car insurance",
      ["Save up to 25% when you bundle", "Claims answered in 48 hours", "24/7 roadside assistance"],
      "insurance"),
-    ("personal loan low interest", "personal loan",
+    ("how to consolidate credit card debt", "personal loan",
      ["Rates from 6.9% APR", "Funds in 1 business day", "No prepayment fees"], "finance"),
     ("running shoes men", "mens running shoes",
      ["Free shipping over $50", "30-day free returns", "Lightweight foam cushioning"], "retail"),
-    ("noise cancelling headphones", "wireless headphones",
+    ("headphones for long flights", "wireless headphones",
      ["Up to 30 hours of battery", "Active noise cancelling", "2-year warranty"], "electronics"),
     ("apartments for rent downtown", "downtown apartments",
      ["Studios from $1,450 per month", "Rooftop pool and gym", "Pet friendly buildings"],
@@ -57,7 +57,7 @@ ENGLISH_BASE = [
      "software"),
     ("pizza delivery near me", "pizza delivery",
      ["Delivered in 30 minutes", "Large pizza for $12.99", "Fresh dough made daily"], "food"),
-    ("emergency plumber", "emergency plumber",
+    ("water heater leaking what to do", "emergency plumber",
      ["Available 24/7", "Arrival within 90 minutes", "Upfront flat-rate pricing"], "home_services"),
     ("vitamin c serum", "vitamin c serum",
      ["15% pure vitamin C", "Dermatologist tested", "Vegan and cruelty free"], "beauty"),
@@ -68,7 +68,10 @@ ENGLISH_BASE = [
 
 
 def english_requests(n: int) -> list[AdRequest]:
-    """n realistic English requests (the base set repeated under distinct ids)."""
+    """n realistic English requests (the base set repeated under distinct ids).
+
+    Like real traffic, some queries only loosely match the bidword ("where to stay in manhattan").
+    """
     return [
         AdRequest(id=f"en-{k:04d}", query=q, bidword=b, selling_points=list(sp), category=c,
                   lang="en")
@@ -83,7 +86,7 @@ def market() -> MarketSimulator:
 
 @pytest.fixture(scope="module")
 def logs() -> list[dict]:
-    return impression_logs(english_requests(240), n_impressions=30_000, seed=7)
+    return impression_logs(english_requests(240), n_impressions=20_000, seed=7)
 
 
 def test_relevant_fact_covering_ad_beats_generic_on_ctcvr(market):
@@ -181,11 +184,11 @@ def test_good_templates_earn_several_times_the_ctcvr_of_bad_ones(market):
     assert mean["good"] > 2 * mean["risky"]
 
 
-def test_impression_logs_are_deterministic_per_seed(logs):
-    again = impression_logs(english_requests(240), n_impressions=30_000, seed=7)
-    assert again == logs
-    other = impression_logs(english_requests(240), n_impressions=2_000, seed=8)
-    assert [r["click"] for r in other] != [r["click"] for r in logs[:2_000]]
+def test_impression_logs_are_deterministic_per_seed():
+    requests = english_requests(60)
+    first = impression_logs(requests, n_impressions=3_000, seed=3)
+    assert impression_logs(requests, n_impressions=3_000, seed=3) == first
+    assert impression_logs(requests, n_impressions=3_000, seed=4) != first
 
 
 def test_impression_logs_convert_only_after_a_click(logs):
@@ -241,12 +244,23 @@ def test_chinese_contradicted_price_lowers_cvr(market):
     assert wrong < right
 
 
+def _synth_generator():
+    """`generate_requests` of the synthetic request generator, or None while it is unfinished."""
+    for module in ("relate_ray.data.synth", "relate_ray.data.synth.generator"):
+        try:
+            generate = getattr(__import__(module, fromlist=["_"]), "generate_requests", None)
+        except ImportError:
+            continue
+        if generate is not None:
+            return generate
+    return None
+
+
 def test_synthetic_requests_give_realistic_rates():
-    synth = pytest.importorskip("relate_ray.data.synth")
-    generate = getattr(synth, "generate_requests", None)
+    generate = _synth_generator()
     if generate is None:
         pytest.skip("relate_ray.data.synth.generate_requests is not there yet")
-    rows = impression_logs(generate(200, "en", 0), n_impressions=20_000, seed=0)
+    rows = impression_logs(generate(150, "en", 0), n_impressions=10_000, seed=0)
     clicks = sum(row["click"] for row in rows)
     assert 0.02 <= clicks / len(rows) <= 0.05
     assert 0.05 <= sum(row["conversion"] for row in rows) / clicks <= 0.15

@@ -26,12 +26,12 @@ def ad_text(title: str, description: str) -> str:
 class FeatureEncoder:
     """Embeds strings with a sentence-transformers model and assembles CTCVR feature rows."""
 
-    def __init__(self, embedder_path: str, device: str = "cpu", batch_size: int = 128) -> None:
+    def __init__(self, embedder_path: str, device: str = "cpu", batch_size: int = 32) -> None:
         from sentence_transformers import SentenceTransformer
 
         self.model = SentenceTransformer(embedder_path, device=device)
         self.batch_size = batch_size
-        self.dim = int(self.model.get_sentence_embedding_dimension())
+        self.dim = int(self.model.get_embedding_dimension())
 
     @property
     def input_dim(self) -> int:

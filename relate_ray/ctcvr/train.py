@@ -11,10 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import shutil
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +24,7 @@ from relate_ray.ctcvr.logs import ImpressionLog, is_held_out, read_impressions
 from relate_ray.ctcvr.metrics import roc_auc
 from relate_ray.ctcvr.model import SharedBottomESMM, esmm_loss, log_ctcvr
 from relate_ray.data.readers import DataFileError
+from relate_ray.fsutil import atomic_dir
 
 log = logging.getLogger("relate_ray.ctcvr.train")
 
@@ -110,17 +108,10 @@ def fit(features: IndexedFeatures, logs: ImpressionLog, input_dim: int, opts: Tr
 
 def save(out: Path, model: SharedBottomESMM, embedder: str, metrics: dict, source: str) -> None:
     """Write model.pt + ctcvr.json into `out` via a temporary folder (never half a model)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_dir(out) as tmp:
         torch.save(model.state_dict(), tmp / "model.pt")
         meta = {"embedder": embedder, "model": model.config, "metrics": metrics, "trained_on": source}
         (tmp / "ctcvr.json").write_text(json.dumps(meta, indent=2))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def train(logs_path: Path, out: Path, embedder: str = DEFAULT_EMBEDDER, opts: TrainOptions | None = None) -> dict:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import random
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,11 +17,12 @@ from filelock import FileLock
 
 from relate_ray.assets import cache_dir
 from relate_ray.data.writers import write_jsonl, write_requests
+from relate_ray.fsutil import atomic_dir
 
 log = logging.getLogger(__name__)
 
 # Bump when the generator or simulator changes, so old caches are not reused.
-EMBEDDED_VERSION = "v1"
+EMBEDDED_VERSION = "v2"
 _COMPLETE = ".complete"
 SPLITS = (("train", 0.8), ("valid", 0.1), ("test", 0.1))
 
@@ -65,15 +64,9 @@ def ensure_embedded_data(
     with FileLock(str(data.root) + ".lock"):
         if (data.root / _COMPLETE).exists():
             return data
-        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=data.root.parent))
-        try:
+        with atomic_dir(data.root) as tmp:
             _generate(EmbeddedData(tmp), lang, n_requests, n_impressions, seed)
             (tmp / _COMPLETE).write_text("ok\n")
-            if data.root.exists():
-                shutil.rmtree(data.root)
-            os.replace(tmp, data.root)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
     return data
 
 

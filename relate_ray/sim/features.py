@@ -42,11 +42,13 @@ _CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")
 # A number with an optional currency sign before it and an optional unit after it. Only Arabic
 # digits count: ad copy states prices and durations that way in both languages.
 _NUMBER_EN = re.compile(
-    r"(?P<cur>[$€£¥])?\s?(?P<num>\d+(?:[.,/]\d+)*)(?:\s?(?P<pct>%)|[\s-]?(?P<word>[A-Za-z]+))?"
+    r"(?P<cur>[$€£¥])?\s?(?P<num>\d+(?:[.,/]\d+)*)\+?(?:\s?(?P<pct>%)|[\s-]?(?P<word>[A-Za-z]+))?"
 )
-_ZH_UNITS = "个月|小时|分钟|公里|平米|[%元块天年月日周折倍次人件个家台分秒岁米克斤期节课套间]"
+_ZH_UNITS = (
+    "个月|小时|分钟|公里|平米|万|亿|[%元块天年月日周折倍次人件个家台分秒岁米克斤期节课套间名位条所张款项辆份]"
+)
 _NUMBER_ZH = re.compile(
-    rf"(?P<cur>[$€£¥])?\s?(?P<num>\d+(?:[.,/]\d+)*)\s?(?P<unit>{_ZH_UNITS}|[A-Za-z]+)?"
+    rf"(?P<cur>[$€£¥])?\s?(?P<num>\d+(?:[.,/]\d+)*)\+?\s?(?P<unit>{_ZH_UNITS}|[A-Za-z]+)?"
 )
 _EN_UNIT_SYNONYMS = {
     "percent": "%", "pct": "%", "yr": "year", "hr": "hour", "min": "minute", "mins": "minute",
@@ -64,7 +66,7 @@ _EN_CTA = re.compile(
     r"find your|treat yourself)\b"
 )
 _ZH_CTA = re.compile(
-    r"立即|马上|咨询|预约|抢购|点击|了解更多|免费试|下单|报名|领取|拨打|申请|购买|注册|订购|速抢"
+    r"立即|马上|咨询|预约|预订|抢购|点击|了解更多|免费试|下单|报名|领取|拨打|申请|购买|注册|订购|速抢|查看"
 )
 
 # Exaggerated or banned claims: what ad law and platform review reject (e.g. China's Advertising

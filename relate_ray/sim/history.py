@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from relate_ray.data.schema import AdRequest
-from relate_ray.sim.market import FATIGUE_K, MarketSimulator
+from relate_ray.sim.market import MarketSimulator, fatigue_multiplier
 from relate_ray.sim.templates import TEMPLATES, Template, make_slots
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,13 @@ def _request_rng(seed: int, request_id: str) -> random.Random:
     return random.Random(int.from_bytes(digest[:8], "little"))
 
 
+def _running_ads(request: AdRequest, seed: int, k: int) -> list[HistoricalAd]:
+    """The k historical ads a request runs: a seeded choice, independent of sampling order."""
+    rng = _request_rng(seed, request.id)
+    candidates = historical_ads(request, rng)
+    return rng.sample(candidates, min(k, len(candidates)))
+
+
 def _prior_exposures(keys: np.ndarray) -> np.ndarray:
     """For each position, how many earlier positions hold the same key (vectorised cumcount)."""
     order = np.argsort(keys, kind="stable")
@@ -81,10 +88,14 @@ def impression_logs(
     n_impressions: int,
     seed: int,
     market: MarketSimulator | None = None,
+    ads_per_request: int = 4,
 ) -> list[dict[str, Any]]:
     """Sample `n_impressions` impression rows (fields `LOG_FIELDS`) from the market.
 
-    Each impression picks a request uniformly, then one of its historical ads uniformly; the
+    Each request runs `ads_per_request` of its historical ads (a seeded per-request choice among the
+    templates, as an advertiser runs a handful of ads per ad group: more impressions per ad, and far
+    fewer distinct ad texts for the CTCVR model to embed). Each impression picks a request
+    uniformly, then one of its running ads uniformly; the
     ad's CTR is reduced by fatigue, counted as the template's earlier showings in this log. Clicks
     are Bernoulli(CTR); a conversion is only possible after a click, Bernoulli(CVR).
     Rates are computed once per (request, ad) pair that gets sampled, then reused.
@@ -94,13 +105,13 @@ def impression_logs(
     market = market or MarketSimulator(seed=seed)
     rng = np.random.default_rng(seed)
     req_idx = rng.integers(0, len(requests), size=n_impressions)
-    n_templates = np.array([len(templates_for(r.lang)) for r in requests])
+    n_templates = np.array([min(ads_per_request, len(templates_for(r.lang))) for r in requests])
     ad_idx = np.floor(rng.random(n_impressions) * n_templates[req_idx]).astype(np.int64)
     click_draw = rng.random(n_impressions)
     conv_draw = rng.random(n_impressions)
 
     req_list, ad_list = req_idx.tolist(), ad_idx.tolist()  # Python ints: fast dict keys
-    ads = {i: historical_ads(requests[i], _request_rng(seed, requests[i].id)) for i in set(req_list)}
+    ads = {i: _running_ads(requests[i], seed, ads_per_request) for i in set(req_list)}
     rates: dict[tuple[int, int], tuple[float, float]] = {}
     for pair in sorted(set(zip(req_list, ad_list))):
         ad = ads[pair[0]][pair[1]]
@@ -111,7 +122,7 @@ def impression_logs(
     template_codes = np.array([codes.setdefault(ad.template_id, len(codes)) for ad in shown])
     exposures = _prior_exposures(template_codes)
     pair_rates = np.array([rates[pair] for pair in zip(req_list, ad_list)]).reshape(-1, 2)
-    ctr = pair_rates[:, 0] / (1.0 + FATIGUE_K * np.log1p(exposures))
+    ctr = pair_rates[:, 0] * fatigue_multiplier(exposures)
     clicks = click_draw < ctr
     conversions = clicks & (conv_draw < pair_rates[:, 1])
 

@@ -31,6 +31,8 @@ import re
 from collections.abc import Sequence
 from functools import lru_cache
 
+import numpy as np
+
 from relate_ray.data.schema import AdRequest
 from relate_ray.sim.features import AdFeatures, extract_features
 
@@ -38,9 +40,9 @@ FATIGUE_K = 0.06
 MAX_CTR = 0.5
 MAX_CVR = 0.8
 
-# Intercepts put a typical ad at about 3 % CTR and 9 % CVR of clicks; calibrated on realistic
-# requests with `relate_ray.sim.history.impression_logs` (see tests/test_sim.py).
-CTR_INTERCEPT = -4.9
+# Intercepts calibrated so 100,000 logged impressions of `relate_ray.data.synth` requests come out at
+# about 3 % CTR and 9 % CVR of clicks (good templates ~4 % / 20 %, bad ones ~1 % / 6 %).
+CTR_INTERCEPT = -4.75
 CVR_INTERCEPT = -3.25
 LATENT_STD = 0.25  # per-request spread of base rates (logit), unobservable from the text
 
@@ -89,8 +91,13 @@ def category_effect(category: str) -> tuple[float, float]:
     return 0.6 * u1 - 0.3, 0.6 * u2 - 0.3
 
 
-def fatigue_multiplier(exposures: int) -> float:
-    """CTR multiplier after `exposures` earlier showings of the same template: 1 at first sight."""
+def fatigue_multiplier(exposures: int | np.ndarray) -> float | np.ndarray:
+    """CTR multiplier after `exposures` earlier showings of the same template: 1 at first sight.
+
+    Works on one count or on a numpy array of counts (the log writer's vectorised path).
+    """
+    if isinstance(exposures, np.ndarray):
+        return 1.0 / (1.0 + FATIGUE_K * np.log1p(np.maximum(exposures, 0)))
     return 1.0 / (1.0 + FATIGUE_K * math.log1p(max(0, exposures)))
 
 

@@ -28,18 +28,32 @@ _EN_CTAS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
      ("Get a free quote", "Call today", "Get your quote")),
     (("finance", "loan", "bank", "credit", "job", "career"),
      ("Apply online", "Apply now", "Check your rate")),
-    (("education", "course", "training", "software", "saas", "app"),
+    (("education", "course", "training", "software", "saas"),
      ("Sign up today", "Try it free", "Get started", "Enroll now")),
     (("retail", "shop", "commerce", "beauty", "electronic", "fashion", "food"),
      ("Shop now", "Order today", "Buy now")),
     ((), ("Learn more", "Get started", "Contact us")),
 )
-_ZH_CTAS = ("立即咨询", "马上预约", "立即抢购", "点击了解更多", "免费试用", "立即领取优惠")
+_ZH_CTAS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+    (("travel", "hotel", "flight", "旅游", "酒店"), ("立即预订", "马上预订", "查看今日低价")),
+    (("health", "legal", "education", "finance", "insurance", "auto", "estate", "job",
+      "医疗", "法律", "教育", "金融", "保险", "汽车", "房产", "招聘"),
+     ("立即咨询", "免费咨询", "马上预约")),
+    (("commerce", "retail", "beauty", "food", "shop", "电商", "美妆", "餐饮"),
+     ("立即抢购", "马上下单", "领取优惠")),
+    (("software", "saas", "软件"), ("免费试用", "立即注册")),
+    ((), ("点击了解更多", "立即咨询")),
+)
+# How generic templates name a category key ("Great Car Deals", "优质汽车服务").
+_EN_CATEGORY_NAMES = {
+    "ecommerce": "online shopping", "auto": "car", "automotive": "car", "jobs": "job",
+    "real_estate": "real estate", "home_services": "home services",
+}
 _ZH_CATEGORY_NAMES = {
     "travel": "旅游", "education": "教育", "finance": "金融", "insurance": "保险",
-    "health": "医疗健康", "retail": "购物", "electronics": "数码", "automotive": "汽车",
-    "real_estate": "房产", "real estate": "房产", "legal": "法律", "software": "软件",
-    "beauty": "美妆", "home_services": "家政", "food": "餐饮",
+    "health": "医疗健康", "retail": "购物", "ecommerce": "网购", "electronics": "数码",
+    "auto": "汽车", "automotive": "汽车", "real_estate": "房产", "legal": "法律",
+    "software": "软件", "beauty": "美妆", "home_services": "家政", "food": "餐饮", "jobs": "招聘",
 }
 _SMALL_WORDS = frozenset("a an and as at by for in of on or the to with vs via".split())
 _NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
@@ -132,8 +146,15 @@ def perturb_numbers(text: str, rng: random.Random) -> str:
     return _NUMBER.sub(replace, text)
 
 
+def _pick_ctas(
+    table: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...], category: str
+) -> tuple[str, ...]:
+    """The calls to action of the first row whose keyword the category contains (last: any)."""
+    return next(ctas for keys, ctas in table if not keys or any(k in category for k in keys))
+
+
 def make_slots(request: AdRequest, rng: random.Random) -> Slots:
-    """Prepare a request's pieces; `rng` orders the selling points and picks the CTA."""
+    """Prepare a request's pieces; `rng` orders the selling points and picks the wrong numbers."""
     points = [_clean(p) for p in request.selling_points if _clean(p)] or [request.bidword]
     rng.shuffle(points)
     cycled = tuple((points * 3)[: max(3, len(points))])
@@ -147,10 +168,11 @@ def make_slots(request: AdRequest, rng: random.Random) -> Slots:
         category = _ZH_CATEGORY_NAMES.get(request.category.lower(), request.category)
         if re.fullmatch(r"[A-Za-z_ ]+", category):
             category = "相关"
-        ctas = _ZH_CTAS
+        ctas = _pick_ctas(_ZH_CTAS, request.category.lower())
     else:
-        category = request.category.replace("_", " ").lower()
-        ctas = next(c for keys, c in _EN_CTAS if not keys or any(k in category for k in keys))
+        key = request.category.lower()
+        category = _EN_CATEGORY_NAMES.get(key, key.replace("_", " "))
+        ctas = _pick_ctas(_EN_CTAS, key)
     return Slots(request.query.strip(), request.bidword.strip(), category, cycled, fact,
                  wrong, ctas)
 
@@ -176,7 +198,8 @@ def _en_other(s: Slots) -> str:
 
 
 def _en_fit(head: str, tail: str, sep: str = " – ") -> str:
-    return f"{head}{sep}{title_case(shorten(tail, 60 - len(head) - len(sep), 'en'))}"
+    # A long head (a long query) still leaves the tail a readable clause; the title may run long.
+    return f"{head}{sep}{title_case(shorten(tail, max(12, 60 - len(head) - len(sep)), 'en'))}"
 
 
 def _sentence(text: str) -> str:
@@ -186,7 +209,7 @@ def _sentence(text: str) -> str:
 EN_TEMPLATES = (
     Template("en_good_bidword_points", "good", lambda s, r: (
         _en_fit(_en_head(s), s.points[0]),
-        f"{_sentence(s.points[0])}. {_sentence(s.points[1])}. {r.choice(s.ctas)}.")),
+        ". ".join(_sentence(p) for p in _distinct(s, 2)) + f". {r.choice(s.ctas)}.")),
     Template("en_good_query_fact", "good", lambda s, r: (
         _en_fit(title_case(s.query), _en_fact(s), " | "),
         f"{_sentence(_en_fact(s))}, and {lower_first(_en_other(s))}. {r.choice(s.ctas)}.")),
@@ -254,7 +277,7 @@ def _zh_fit(head: str, tail: str, sep: str = "-") -> str:
 
 ZH_TEMPLATES = (
     Template("zh_good_bidword_points", "good", lambda s, r: (
-        _zh_fit(s.bidword, s.points[0]), f"{s.points[0]}，{s.points[1]}。{r.choice(s.ctas)}！")),
+        _zh_fit(s.bidword, s.points[0]), "，".join(_distinct(s, 2)) + f"。{r.choice(s.ctas)}！")),
     Template("zh_good_query_fact", "good", lambda s, r: (
         _zh_fit(s.query, _zh_fact(s), "？"), f"{_zh_fact(s)}，{_zh_other(s)}，{r.choice(s.ctas)}。")),
     Template("zh_good_question_lead", "good", lambda s, r: (

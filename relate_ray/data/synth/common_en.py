@@ -17,6 +17,9 @@ SENTENCE_END = "."
 SENTENCE_SEP = " "
 TYPO_RATE = 0.07  # share of queries with one mistyped word, as real search logs have
 CITY_SPACE_RATE = 0.0
+BRAND_REF_SHARE = 0.5  # share of page clauses that say "the clinic" instead of the brand name
+BRAND_REF = "the {noun}"  # noun: the topic's words["noun"], else the last word of its desc
+NEAR_WORDS = ("near me", "nearby")  # query templates with these need a local business
 TITLE_LEN = (25, 60)
 DESCRIPTION_LEN = (60, 150)
 
@@ -35,13 +38,14 @@ YEARS = ("2024", "2025")
 
 # --- queries -----------------------------------------------------------------------------------------
 # Per intent: templates that fit any topic, and templates that only make sense for local businesses.
+# Topic kinds add their own (KIND_QUERIES): "goods" are shipped products, "service" is booked help.
 QUERIES = {
     "info": (
         (
             "how to choose {t}", "what to look for in {t}", "{t} tips", "are {t} worth it",
             "{t} cost", "how much is {t}", "{t} pros and cons", "{t} guide {year}", "{t} faq",
             "what is the average price of {t}", "is {brand} legit", "{t} explained",
-            "{t} mistakes to avoid", "{t} questions to ask", "how does {brand} work",
+            "{t} mistakes to avoid", "how does {brand} work",
         ),
         (
             "how to find good {t} in {city}", "average cost of {t} in {city}",
@@ -64,9 +68,8 @@ QUERIES = {
     "trans": (
         (
             "cheap {t}", "{t} price", "{t} deals", "{t} discount", "{t} coupon code",
-            "{t} sale {month}", "affordable {t}", "{t} online", "{brand} promo code", "{brand} price",
-            "{t} cost {year}", "{brand} discount", "low cost {t}", "{t} special offer",
-            "{t} prices {month}", "buy {t}",
+            "{t} sale {month}", "affordable {t}", "{brand} promo code", "{brand} price",
+            "{t} cost {year}", "{brand} discount", "low cost {t}", "{t} special offer", "{t} prices {month}",
         ),
         (
             "cheap {t} {city}", "{t} {city} price", "{t} deals {city}", "affordable {t} near me",
@@ -82,10 +85,23 @@ QUERIES = {
     ),
 }
 
+KIND_QUERIES = {
+    "goods": {
+        "info": ("{t} buying guide", "how long do {t} last", "{t} care tips"),
+        "comm": ("best {t} brands", "{t} review {year}", "{t} worth buying", "{t} brands ranked"),
+        "trans": ("buy {t}", "buy {t} online", "{t} free shipping", "{t} on sale", "{t} clearance"),
+    },
+    "service": {
+        "info": ("{t} questions to ask", "what to expect from {t}", "how to prepare for {t}"),
+        "comm": ("most trusted {t}", "{t} with good reviews", "best rated {t} {year}"),
+        "trans": ("{t} quote", "{t} rates", "{t} fees", "{t} consultation"),
+    },
+}
+
 # Bidword shapes: the advertiser bought the brand, or the bare product (optionally with a city).
 BID_NAV = ("{brand}", "{brand} {t}")
 BID_CORE = ("{t}",)
-BID_CORE_LOCAL = ("{t} {city}", "{city} {t}", "{t} near me")
+BID_CORE_LOCAL = ("{t} {city}", "{city} {t}")
 
 # --- facts every vertical can use ---------------------------------------------------------------------
 # Slots named b_* are brand-wide: drawn once per brand, so a brand keeps its rating across requests.
@@ -105,12 +121,14 @@ FACTS = (
     },
     {
         "sp": ("{b_years} years in business", "Trusted for {b_years} years"),
-        "lp": ("{brand} has been in business for {b_years} years", "{brand} has {b_years} years of experience"),
+        "lp": ("{brand} has been in business for {b_years} years",
+               "{brand} has {b_years} years of experience"),
     },
     {
         # Used by every topic that defines a price and the words item/per/per_lp.
         "sp": ("{item} from ${price}{per}", "{item} starting at ${price}{per}"),
-        "lp": ("pricing for {item} starts at ${price}{per_lp}", "{brand} offers {item} from ${price}{per_lp}"),
+        "lp": ("pricing for {item} starts at ${price}{per_lp}",
+               "{brand} offers {item} from ${price}{per_lp}"),
     },
 )
 

@@ -15,6 +15,9 @@ SENTENCE_END = "。"
 SENTENCE_SEP = ""
 TYPO_RATE = 0.0
 CITY_SPACE_RATE = 0.15  # "北京 雅思培训": some users do put a space after the city
+BRAND_REF_SHARE = 0.35  # "我们" reads repetitive when overused
+BRAND_REF = "我们"  # how a page refers back to its own brand
+NEAR_WORDS = ("附近",)  # query templates with these need a local business
 TITLE_LEN = (10, 25)
 DESCRIPTION_LEN = (25, 70)
 
@@ -31,16 +34,15 @@ QUERIES = {
     "info": (
         (
             "{t}怎么选", "{t}有什么讲究", "{t}靠谱吗", "{t}一般多少钱", "{t}注意事项", "{t}有必要吗",
-            "{brand}靠谱吗", "{brand}是正规的吗", "{t}避坑指南", "{year}年{t}攻略", "{t}优缺点",
-            "{t}怎么样", "{t}价格一般多少", "{t}需要多长时间", "{t}常见问题",
+            "{brand}靠谱吗", "{brand}是正规的吗", "{t}避坑指南", "{year}年{t}攻略", "{t}怎么样",
+            "{t}价格一般多少", "{t}常见问题",
         ),
-        ("{city}{t}一般多少钱", "{city}{t}攻略", "{city}哪里有{t}", "{city}{t}怎么收费"),
+        ("{city}{t}一般多少钱", "{city}哪里有{t}", "{city}{t}哪里实惠"),
     ),
     "comm": (
         (
-            "{t}哪家好", "{t}推荐", "{t}排行榜", "{t}品牌排行", "{brand}怎么样", "{brand}口碑",
-            "{brand}和{rival}哪个好", "{brand}评价", "十大{t}品牌", "口碑好的{t}", "{year}{t}推荐",
-            "性价比高的{t}", "{brand}好不好", "{t}哪个牌子好", "{t}选哪家",
+            "{t}哪家好", "{t}推荐", "{t}排行榜", "{brand}怎么样", "{brand}口碑", "{brand}和{rival}哪个好",
+            "{brand}评价", "口碑好的{t}", "{year}{t}推荐", "性价比高的{t}", "{brand}好不好", "{t}选哪家",
         ),
         (
             "{city}{t}哪家好", "{city}{t}推荐", "{city}靠谱的{t}", "{city}最好的{t}", "附近的{t}",
@@ -49,13 +51,12 @@ QUERIES = {
     ),
     "trans": (
         (
-            "{t}价格", "{t}多少钱", "{t}优惠", "便宜的{t}", "{t}团购", "{t}预约", "{t}报价",
-            "{brand}优惠券", "{brand}价格表", "{month}{t}优惠", "{t}特价", "{t}折扣", "{t}收费标准",
-            "{t}活动", "{brand}{t}价格",
+            "{t}价格", "{t}多少钱", "{t}优惠", "便宜的{t}", "{brand}优惠券", "{brand}价格表",
+            "{month}{t}优惠", "{t}特价", "{t}折扣", "{t}活动", "{brand}{t}价格",
         ),
         (
-            "{city}{t}价格", "{city}{t}多少钱", "{city}{t}团购", "{city}便宜的{t}", "{month}{city}{t}",
-            "附近{t}价格", "{city}{t}优惠活动",
+            "{city}{t}价格", "{city}{t}多少钱", "{city}便宜的{t}", "{month}{city}{t}", "附近{t}价格",
+            "{city}{t}优惠活动",
         ),
     ),
     "nav": (
@@ -64,9 +65,22 @@ QUERIES = {
     ),
 }
 
+KIND_QUERIES = {
+    "goods": {
+        "info": ("{t}怎么挑", "{t}测评", "{t}哪款好"),
+        "comm": ("{t}哪个牌子好", "十大{t}品牌", "{t}品牌排行", "{t}哪款性价比高"),
+        "trans": ("{t}包邮", "{t}正品", "{t}旗舰店", "买{t}", "{t}优惠券"),
+    },
+    "service": {
+        "info": ("{t}需要多长时间", "{t}优缺点", "{t}流程"),
+        "comm": ("{t}哪家专业", "正规的{t}", "{t}机构推荐"),
+        "trans": ("{t}收费标准", "{t}预约", "{t}报价"),
+    },
+}
+
 BID_NAV = ("{brand}", "{brand}{t}")
 BID_CORE = ("{t}",)
-BID_CORE_LOCAL = ("{city}{t}", "附近{t}")
+BID_CORE_LOCAL = ("{city}{t}",)
 
 # --- facts every vertical can use ---------------------------------------------------------------------
 SLOTS = {

@@ -1,0 +1,83 @@
+"""The CTCVR model: ESMM loss and AUC by hand, log validation, and a tiny real training run."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from relate_ray.ctcvr.logs import read_impressions
+from relate_ray.ctcvr.metrics import roc_auc
+from relate_ray.ctcvr.model import esmm_loss, log_ctcvr
+from relate_ray.data.readers import DataFileError
+
+
+def test_esmm_loss_hand_computed():
+    ctr_logit, cvr_logit = torch.tensor([0.0, math.log(3.0)]), torch.tensor([0.0, 0.0])
+    click, conversion = torch.tensor([1.0, 0.0]), torch.tensor([1.0, 0.0])
+    # pCTR = [0.5, 0.75]; pCTCVR = [0.25, 0.375]
+    ctr_bce = -(math.log(0.5) + math.log(0.25)) / 2
+    ctcvr_bce = -(math.log(0.25) + math.log(0.625)) / 2
+    assert esmm_loss(ctr_logit, cvr_logit, click, conversion).item() == pytest.approx(ctr_bce + ctcvr_bce, rel=1e-5)
+
+
+def test_log_ctcvr_is_stable_for_extreme_logits():
+    value = log_ctcvr(torch.tensor([-200.0]), torch.tensor([-200.0]))
+    assert torch.isfinite(value).all() and value.item() == pytest.approx(-400.0)
+    loss = esmm_loss(torch.tensor([50.0]), torch.tensor([50.0]), torch.tensor([1.0]), torch.tensor([0.0]))
+    assert torch.isfinite(loss)
+
+
+def test_roc_auc_with_ties_hand_computed():
+    labels = np.array([0, 0, 1, 1, 0])
+    scores = np.array([0.1, 0.4, 0.4, 0.8, 0.2])
+    # Pairs (pos, neg): 0.4 vs {0.1, 0.4, 0.2} -> 1 + 0.5 + 1; 0.8 vs all -> 3. AUC = 5.5 / 6.
+    assert roc_auc(labels, scores) == pytest.approx(5.5 / 6)
+    assert math.isnan(roc_auc(np.array([1, 1]), np.array([0.2, 0.3])))
+
+
+def impression(**changes):
+    row = {"request_id": "r1", "query": "cheap flights", "bidword": "flights", "category": "travel",
+           "title": "Flights from $59", "description": "Book now.", "click": 1, "conversion": 0}
+    row.update(changes)
+    return json.dumps(row)
+
+
+def test_bad_impression_rows_are_skipped_and_named(tmp_path):
+    path = tmp_path / "log.jsonl"
+    path.write_text("\n".join([impression(), impression(click=0, conversion=1), impression(query=""),
+                               "{oops", impression(click=2)]) + "\n")
+    log = read_impressions(path)
+    assert len(log) == 1 and log.bad_rows == 4
+    assert log.shown[0] == f"{path}:2: field 'conversion': a conversion without a click"
+    assert log.shown[1] == f"{path}:3: field 'query': expected a non-empty string"
+    assert log.shown[3] == f"{path}:5: field 'click': expected 0 or 1, got 2"
+
+
+def test_missing_or_useless_log_is_a_file_error(tmp_path):
+    with pytest.raises(DataFileError, match="no such file"):
+        read_impressions(tmp_path / "none.jsonl")
+    (tmp_path / "bad.jsonl").write_text("[]\n")
+    with pytest.raises(DataFileError, match="no usable impression rows"):
+        read_impressions(tmp_path / "bad.jsonl")
+
+
+@pytest.mark.slow
+def test_tiny_training_run_saves_a_model_that_scores(tmp_path):
+    from relate_ray.ctcvr.scorer import CTCVRScorer
+    from relate_ray.ctcvr.train import TrainOptions, train
+    from relate_ray.data.adformat import parse_ad, render_ad
+    from relate_ray.data.synth import generate_requests
+    from relate_ray.data.writers import write_jsonl
+    from relate_ray.sim.history import impression_logs
+
+    requests = generate_requests(60, "en", seed=3)
+    logs = tmp_path / "imp.jsonl"
+    write_jsonl(logs, impression_logs(requests, 3000, seed=3))
+    metrics = train(logs, tmp_path / "model", opts=TrainOptions(epochs=1))
+    assert metrics["train_impressions"] + metrics["held_out_impressions"] == 3000
+    scorer = CTCVRScorer(tmp_path / "model")
+    ads = [parse_ad(render_ad("Great deal", "Shop now.")), parse_ad(render_ad(requests[0].bidword, "x"))]
+    p_ctr, p_ctcvr = scorer.predict(requests[:2], ads)
+    assert p_ctr.shape == (2,) and ((p_ctcvr > 0) & (p_ctcvr <= p_ctr)).all()
