@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from hydra.core.config_store import ConfigStore
 
 from relate_ray.assets import DEFAULT_EMBEDDER, DEFAULT_POLICY
+from relate_ray.rewards.presets import RewardConfig
 
 
 class ConfigError(Exception):
@@ -70,6 +71,7 @@ class RelateConfig:
     data: DataConfig = field(default_factory=DataConfig)
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
     smoke: SmokeConfig = field(default_factory=SmokeConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
     # Where converted models and generated data are cached ('' = $RELATE_RAY_CACHE or ~/.cache/relate_ray).
     cache_dir: str = ""
     seed: int = 0

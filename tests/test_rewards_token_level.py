@@ -1,0 +1,84 @@
+"""Risk and diversity rewards: sentence scores plus flags on exactly the offending policy tokens."""
+
+import pytest
+
+from relate_ray.data.adformat import render_ad
+from relate_ray.data.schema import AdRequest
+from relate_ray.rewards.base import RewardBatch, build_reward
+from relate_ray.rewards.tokens import spans_to_token_flags, token_char_spans
+
+
+@pytest.fixture(scope="module")
+def tokenizer(policy_dir):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(policy_dir)
+
+
+def make_batch(tokenizer, requests, texts):
+    ids = [tokenizer.encode(t, add_special_tokens=False) for t in texts]
+    return RewardBatch(list(requests), list(texts), ids, [token_char_spans(tokenizer, i) for i in ids])
+
+
+def flagged_text(tokenizer, batch, i, flags):
+    return "".join(batch.texts[i][a:b] for (a, b), f in zip(batch.token_spans[i], flags) if f)
+
+
+def test_token_spans_cover_the_text_in_order(tokenizer):
+    text = "Title: 北京雅思培训 – $59!\nDescription: Café déjà vu."
+    ids = tokenizer.encode(text, add_special_tokens=False)
+    spans = token_char_spans(tokenizer, ids)
+    assert spans[0][0] == 0 and spans[-1][1] == len(text)
+    assert all(a <= b == c for (a, b), (c, _) in zip(spans, spans[1:]))
+
+
+def test_spans_to_token_flags_marks_overlaps():
+    assert spans_to_token_flags([(0, 3), (3, 7), (7, 9)], [(4, 5)]).tolist() == [0, 1, 0]
+    assert spans_to_token_flags([(0, 3), (3, 7)], [(2, 4)]).tolist() == [1, 1]
+
+
+def test_risk_flags_the_banned_claim_tokens(tokenizer, good_row):
+    request = AdRequest.from_dict(good_row)
+    risky = render_ad("Guaranteed Cheapest Lisbon Flights", "A miracle fare from $59.")
+    clean = render_ad("Lisbon Flights From $59", "Fly one way with a free 23 kg bag.")
+    batch = make_batch(tokenizer, [request] * 2, [risky, clean])
+    out = build_reward("risk")(batch)
+    assert out.scores[0] < 0 and out.scores[1] == 0
+    assert not out.token_flags[1].any()
+    flagged = flagged_text(tokenizer, batch, 0, out.token_flags[0])
+    assert "Guaranteed" in flagged and "miracle" in flagged and "Lisbon" not in flagged
+
+
+def test_risk_in_chinese(tokenizer, good_row):
+    request = AdRequest.from_dict(dict(good_row, lang="zh"))
+    batch = make_batch(tokenizer, [request], [render_ad("国家级专家 根治近视", "三个月保证治愈。")])
+    out = build_reward("risk")(batch)
+    flagged = flagged_text(tokenizer, batch, 0, out.token_flags[0])
+    assert out.scores[0] == -1.0 and "国家级" in flagged and "根治" in flagged
+
+
+def test_diversity_flags_a_template_shared_across_the_batch(tokenizer, good_row):
+    request = AdRequest.from_dict(good_row)
+    template = "Limited seats, book today and save big"
+    texts = [render_ad(f"Lisbon trip {i}", f"{template}.") for i in range(3)] + [
+        render_ad("Porto city break", "Trams, tiles and port wine await."),
+        render_ad("Madrid weekend", "Tapas tours from the old town."),
+    ]
+    batch = make_batch(tokenizer, [request] * 5, texts)
+    out = build_reward("diversity", delta_d=0.1, min_doc_freq=0.5)(batch)
+    assert (out.scores[:3] < 0).all() and (out.scores[3:] == 0).all()
+    flagged = flagged_text(tokenizer, batch, 0, out.token_flags[0])
+    assert "book today and save big" in flagged
+    assert "Title" not in flagged and "Description" not in flagged  # the required keys are exempt
+    occurrences = -out.scores[0] / 0.1  # eq. 4: -delta_d per occurrence of a frequent n-gram
+    assert occurrences == pytest.approx(round(occurrences)) and occurrences >= 6
+
+
+def test_diversity_remembers_previous_steps(tokenizer, good_row):
+    request = AdRequest.from_dict(good_row)
+    reward = build_reward("diversity", min_doc_freq=0.4, window_steps=1)
+    template = render_ad("Cheap flights", "Unbeatable fares on every route this week only")
+    reward(make_batch(tokenizer, [request] * 2, [template, template]))
+    fresh = [template, render_ad("Porto", "Tiles and trams."), render_ad("Madrid", "Tapas tours.")]
+    out = reward(make_batch(tokenizer, [request] * 3, fresh))
+    assert out.scores[0] < 0  # 3 of 5 sequences in the window carry it, though 1 of 3 in the batch
