@@ -39,7 +39,7 @@ class DataConfig:
     lang: str = "en"
     # Size of the embedded data set (requests, split 80/10/10) and its simulated impression log.
     n_requests: int = 4000
-    n_impressions: int = 100_000
+    n_impressions: int = 400_000
     # What to do with a bad row in a user file: skip (counted and reported) | stop.
     on_bad_row: str = "skip"
 

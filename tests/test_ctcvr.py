@@ -22,6 +22,16 @@ def test_esmm_loss_hand_computed():
     assert esmm_loss(ctr_logit, cvr_logit, click, conversion).item() == pytest.approx(ctr_bce + ctcvr_bce, rel=1e-5)
 
 
+def test_aggregated_rows_give_the_per_impression_loss():
+    ctr_logit, cvr_logit = torch.tensor([0.3, -1.0]), torch.tensor([0.5, 2.0])
+    # Row 0 stands for 4 impressions: 2 clicks, 1 of them converted. Row 1: 2 impressions, no click.
+    expanded = esmm_loss(ctr_logit[[0, 0, 0, 0, 1, 1]], cvr_logit[[0, 0, 0, 0, 1, 1]],
+                         torch.tensor([1.0, 1, 0, 0, 0, 0]), torch.tensor([1.0, 0, 0, 0, 0, 0]))
+    aggregated = esmm_loss(ctr_logit, cvr_logit, torch.tensor([0.5, 0.0]), torch.tensor([0.25, 0.0]),
+                           weight=torch.tensor([4.0, 2.0]))
+    assert aggregated.item() == pytest.approx(expanded.item(), rel=1e-6)
+
+
 def test_log_ctcvr_is_stable_for_extreme_logits():
     value = log_ctcvr(torch.tensor([-200.0]), torch.tensor([-200.0]))
     assert torch.isfinite(value).all() and value.item() == pytest.approx(-400.0)
@@ -75,8 +85,8 @@ def test_tiny_training_run_saves_a_model_that_scores(tmp_path):
     requests = generate_requests(60, "en", seed=3)
     logs = tmp_path / "imp.jsonl"
     write_jsonl(logs, impression_logs(requests, 3000, seed=3))
-    metrics = train(logs, tmp_path / "model", opts=TrainOptions(epochs=1))
-    assert metrics["train_impressions"] + metrics["held_out_impressions"] == 3000
+    metrics = train(logs, tmp_path / "model", opts=TrainOptions(max_epochs=2))
+    assert metrics["train_impressions"] + metrics["valid_impressions"] + metrics["test_impressions"] == 3000
     scorer = CTCVRScorer(tmp_path / "model")
     ads = [parse_ad(render_ad("Great deal", "Shop now.")), parse_ad(render_ad(requests[0].bidword, "x"))]
     p_ctr, p_ctcvr = scorer.predict(requests[:2], ads)

@@ -84,3 +84,26 @@ def test_file_level_problems_are_one_line(tmp_path, capsys, name, content, fragm
 def test_a_plain_directory_is_one_line(tmp_path, capsys):
     code, _, err = run(capsys, "validate", str(tmp_path))
     assert code == 1 and err.strip() == f"error: {tmp_path}: is a directory, not a data file or a Hugging Face datasets folder"
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_synth_output_validates_and_is_deterministic(tmp_path, capsys, lang):
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    assert run(capsys, "synth", "--n", "300", "--lang", lang, "--seed", "5", "--out", str(first))[0] == 0
+    assert run(capsys, "synth", "--n", "300", "--lang", lang, "--seed", "5", "--out", str(second))[0] == 0
+    assert first.read_bytes() == second.read_bytes()
+    code, out, err = run(capsys, "validate", str(first))
+    assert code == 0 and err == "" and f"300 rows, 300 good, 0 bad" in out and f"{lang} 300" in out
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_synth_writes_other_formats_that_validate(tmp_path, capsys, suffix):
+    path = tmp_path / f"zh{suffix}"
+    assert run(capsys, "synth", "--n", "50", "--lang", "zh", "--seed", "1", "--out", str(path))[0] == 0
+    code, out, _ = run(capsys, "validate", str(path))
+    assert code == 0 and "50 rows, 50 good" in out
+
+
+def test_synth_rejects_an_unwritable_format(tmp_path, capsys):
+    code, _, err = run(capsys, "synth", "--n", "5", "--out", str(tmp_path / "x.txt"))
+    assert code == 2 and "use one of .jsonl, .csv, .parquet" in err

@@ -36,19 +36,27 @@ def log_ctcvr(ctr_logit: torch.Tensor, cvr_logit: torch.Tensor) -> torch.Tensor:
     return F.logsigmoid(ctr_logit) + F.logsigmoid(cvr_logit)
 
 
-def _bce_from_log_p(log_p: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean BCE given log p: -(y log p + (1 - y) log(1 - p)), with log(1 - p) = log(-expm1(log p))."""
+def _weighted_mean(values: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+    return values.mean() if weight is None else (values * weight).sum() / weight.sum()
+
+
+def bce_from_log_p(log_p: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-row BCE given log p: -(y log p + (1 - y) log(1 - p)), log(1 - p) = log(-expm1(log p))."""
     log_p = log_p.clamp(max=-1e-7)  # p < 1 keeps log(1 - p) finite
-    log_not_p = torch.log(-torch.expm1(log_p))
-    return -(target * log_p + (1.0 - target) * log_not_p).mean()
+    return -(target * log_p + (1.0 - target) * torch.log(-torch.expm1(log_p)))
 
 
 def esmm_loss(ctr_logit: torch.Tensor, cvr_logit: torch.Tensor, click: torch.Tensor,
-              conversion: torch.Tensor) -> torch.Tensor:
-    """ESMM loss over all impressions: BCE(pCTR, click) + BCE(pCTCVR, click and conversion).
+              converted: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """ESMM loss over all impressions: BCE(pCTR, click) + BCE(pCTCVR, clicked and converted).
 
-    Args: logits [B]; click, conversion [B] in {0, 1} (conversion implies click).
+    Args:
+        ctr_logit, cvr_logit: [B] logits.
+        click, converted: [B] per impression in {0, 1} (converted = clicked and converted); or, for
+            rows that aggregate `weight` impressions of one (request, ad), the two rates. Both forms
+            give the same loss for the same impressions.
+        weight: [B] impressions per row (None: one each).
     """
-    ctr_loss = F.binary_cross_entropy_with_logits(ctr_logit, click)
-    ctcvr_loss = _bce_from_log_p(log_ctcvr(ctr_logit, cvr_logit), click * conversion)
-    return ctr_loss + ctcvr_loss
+    ctr_bce = F.binary_cross_entropy_with_logits(ctr_logit, click, reduction="none")
+    ctcvr_bce_rows = bce_from_log_p(log_ctcvr(ctr_logit, cvr_logit), converted)
+    return _weighted_mean(ctr_bce, weight) + _weighted_mean(ctcvr_bce_rows, weight)

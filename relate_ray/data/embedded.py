@@ -51,7 +51,7 @@ class EmbeddedData:
 def ensure_embedded_data(
     lang: str = "en",
     n_requests: int = 4000,
-    n_impressions: int = 100_000,
+    n_impressions: int = 400_000,
     seed: int = 0,
     cache: str | os.PathLike[str] | None = None,
 ) -> EmbeddedData:
