@@ -1,0 +1,60 @@
+"""Packing prompt + response token lists into model inputs, and response-token log-probs.
+
+The learner scores the exact tokens the rollout sampled: the sequence is prompt + response, and the
+log-prob of response token t comes from the logits at the position before it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class PackedBatch:
+    """input_ids, attention_mask: [N, L] (right-padded). response_index: [N, T] positions in the
+    sequence of each response token (0 on padding). response_mask: [N, T] 1 on real tokens."""
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    response_index: torch.Tensor
+    response_mask: torch.Tensor
+
+
+def pack_sequences(prompts: Sequence[Sequence[int]], responses: Sequence[Sequence[int]], pad_id: int) -> PackedBatch:
+    """Concatenate each prompt with its response and pad to one length."""
+    if len(prompts) != len(responses):
+        raise ValueError(f"{len(prompts)} prompts for {len(responses)} responses")
+    n = len(prompts)
+    length = max(len(p) + len(r) for p, r in zip(prompts, responses))
+    width = max((len(r) for r in responses), default=0)
+    input_ids = torch.full((n, length), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((n, length), dtype=torch.long)
+    response_index = torch.zeros((n, width), dtype=torch.long)
+    response_mask = torch.zeros((n, width), dtype=torch.float32)
+    for i, (prompt, response) in enumerate(zip(prompts, responses)):
+        total = len(prompt) + len(response)
+        input_ids[i, :total] = torch.tensor([*prompt, *response], dtype=torch.long)
+        attention_mask[i, :total] = 1
+        response_index[i, : len(response)] = torch.arange(len(prompt), total)
+        response_mask[i, : len(response)] = 1.0
+    return PackedBatch(input_ids, attention_mask, response_index, response_mask)
+
+
+def response_logprobs(logits: torch.Tensor, input_ids: torch.Tensor, response_index: torch.Tensor,
+                      response_mask: torch.Tensor) -> torch.Tensor:
+    """[N, T] log pi(token | prefix) for each response token (0 on padding).
+
+    Args:
+        logits: [N, L, V] model outputs for input_ids [N, L].
+        response_index: [N, T] position of each response token; response_mask: [N, T].
+    """
+    # The token at position p is predicted by the logits at p - 1 (response tokens have p >= 1).
+    previous = (response_index - 1).clamp(min=0)
+    picked = torch.gather(logits, 1, previous.unsqueeze(-1).expand(-1, -1, logits.shape[-1]))
+    log_norm = torch.logsumexp(picked.float(), dim=-1)
+    tokens = torch.gather(input_ids, 1, response_index)
+    token_logits = torch.gather(picked.float(), 2, tokens.unsqueeze(-1)).squeeze(-1)
+    return (token_logits - log_norm) * response_mask

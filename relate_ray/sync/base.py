@@ -1,0 +1,48 @@
+"""The weight-sync interface: one abstract pair (publisher, loader), backends behind it.
+
+    learner rank 0                                  each RolloutWorker (vLLM engine)
+    --------------                                  --------------------------------
+    publisher.publish(named_tensors, version) ──►  manifest (small: paths / group info)
+          │  bucketed: ~bucket_mb per bucket            │
+          │                                             ▼
+          └── tensors via the backend's medium ──►  engine.collective_rpc("relate_load_weights",
+              (CPU: shared-memory files;              manifest)   # ONE call per sync, all buckets
+               GPU: an NCCL broadcast group)                 └─► model_runner.reload_weights(...)
+    publisher.release(version)   # after every worker confirmed
+
+Never one RPC per parameter (OpenRLHF issue 533): a sync costs one RPC per rollout worker, and the
+tensors travel through the backend's medium in a few large buckets.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass
+class WeightManifest:
+    """What a rollout worker needs to load one published version (kept small: it crosses RPCs)."""
+
+    backend: str
+    version: int
+    buckets: list[str] = field(default_factory=list)
+    num_tensors: int = 0
+    num_bytes: int = 0
+
+
+class WeightPublisher(ABC):
+    """Learner side of a backend."""
+
+    name: str
+
+    @abstractmethod
+    def publish(self, named_tensors: Iterable[tuple[str, torch.Tensor]], version: int) -> WeightManifest:
+        """Make this version's weights available to loaders; returns the manifest to send them."""
+
+    @abstractmethod
+    def release(self, version: int) -> None:
+        """Free what `publish` allocated for `version` (all loaders are done with it)."""

@@ -1,0 +1,1 @@
+"""Ray actors, one role per file: rollout (vLLM), rewards, learner (DeepSpeed)."""

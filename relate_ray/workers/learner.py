@@ -1,0 +1,150 @@
+"""LearnerWorker: one rank of the DeepSpeed ZeRO-2 learner, as a Ray actor.
+
+Each rank holds the policy (trained) and a frozen reference model from the same initial weights
+(for the KL term), receives its shard of the step's samples, recomputes old log-probs if asked,
+and takes one optimizer step with micro-batching and gradient accumulation. gloo on CPU, NCCL on GPU.
+Rank 0 also publishes weights for the rollout workers and writes Hugging Face checkpoints.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from pathlib import Path
+
+import ray
+import torch
+
+from relate_ray.algo.logprobs import pack_sequences, response_logprobs
+from relate_ray.algo.loss import grpo_loss
+
+log = logging.getLogger(__name__)
+_DTYPES = {"bfloat16": torch.bfloat16, "float32": torch.float32}
+
+
+def _pad_rows(rows: list[list[float]], width: int) -> torch.Tensor:
+    out = torch.zeros(len(rows), width)
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = torch.tensor(row, dtype=torch.float32)
+    return out
+
+
+@ray.remote
+class LearnerWorker:
+    def __init__(self, rank: int, world_size: int, master_addr: str, master_port: int, model_path: str,
+                 cfg: dict, threads: int = 0) -> None:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        os.environ.update({"MASTER_ADDR": master_addr, "MASTER_PORT": str(master_port), "RANK": str(rank),
+                           "WORLD_SIZE": str(world_size), "LOCAL_RANK": "0" if not torch.cuda.is_available() else str(rank)})
+        if threads:
+            torch.set_num_threads(threads)
+        import deepspeed
+        from transformers import AutoModelForCausalLM
+
+        self.rank, self.world_size, self.cfg = rank, world_size, cfg
+        torch.manual_seed(cfg["seed"])
+        deepspeed.init_distributed(dist_backend="nccl" if torch.cuda.is_available() else "gloo")
+        dtype = _DTYPES[cfg["dtype"]]
+        policy = AutoModelForCausalLM.from_pretrained(model_path, torch_dtype=torch.float32)
+        policy.config.use_cache = False
+        if cfg.get("gradient_checkpointing"):
+            policy.gradient_checkpointing_enable()
+        self.reference = AutoModelForCausalLM.from_pretrained(model_path, torch_dtype=dtype).eval()
+        self.reference.requires_grad_(False)
+        optimizer = torch.optim.AdamW(policy.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"],
+                                      betas=(0.9, 0.95))
+        self.accumulation = max(1, math.ceil(cfg["samples_per_rank"] / cfg["micro_batch_size"]))
+        ds_config = {
+            "train_micro_batch_size_per_gpu": cfg["micro_batch_size"],
+            "gradient_accumulation_steps": self.accumulation,
+            "train_batch_size": cfg["micro_batch_size"] * self.accumulation * world_size,
+            "gradient_clipping": cfg["grad_clip"],
+            "zero_optimization": {"stage": 2},
+            "bf16": {"enabled": cfg["dtype"] == "bfloat16"},
+            "steps_per_print": 10**9,
+            "wall_clock_breakdown": False,
+        }
+        self.engine, _, _, _ = deepspeed.initialize(model=policy, optimizer=optimizer, config=ds_config)
+        self.device = self.engine.device
+        self.reference.to(self.device)
+
+    def ready(self) -> dict:
+        return {"rank": self.rank, "pid": os.getpid(), "accumulation": self.accumulation}
+
+    def _logprobs(self, model, packed) -> torch.Tensor:
+        logits = model(input_ids=packed.input_ids.to(self.device),
+                       attention_mask=packed.attention_mask.to(self.device)).logits
+        return response_logprobs(logits, packed.input_ids.to(self.device), packed.response_index.to(self.device),
+                                 packed.response_mask.to(self.device))
+
+    def train_step(self, shard: dict) -> dict:
+        """One optimizer step over this rank's samples.
+
+        shard: prompt_ids, response_ids (lists of token lists), advantages, rollout_logprobs (lists of
+        per-token floats). Returns mean loss, KL, clip fraction, ratio and the grad norm.
+        """
+        cfg = self.cfg
+        n = len(shard["prompt_ids"])
+        micro = cfg["micro_batch_size"]
+        chunks = [list(range(s, min(s + micro, n))) for s in range(0, n, micro)]
+        if len(chunks) != self.accumulation:
+            # DeepSpeed steps the optimizer after exactly `accumulation` micro-batches.
+            raise ValueError(f"rank {self.rank}: {n} samples make {len(chunks)} micro-batches, "
+                             f"expected {self.accumulation}")
+        totals = {"loss": 0.0, "kl": 0.0, "clip_frac": 0.0, "ratio": 0.0}
+        self.engine.train()
+        for idx in chunks:
+            packed = pack_sequences([shard["prompt_ids"][i] for i in idx], [shard["response_ids"][i] for i in idx],
+                                    cfg["pad_id"])
+            width = packed.response_mask.shape[1]
+            mask = packed.response_mask.to(self.device)
+            advantages = _pad_rows([shard["advantages"][i] for i in idx], width).to(self.device)
+            with torch.no_grad():
+                ref_logp = self._logprobs(self.reference, packed).float()
+                if cfg["recompute_old_logprobs"]:
+                    old_logp = self._logprobs(self.engine.module, packed).float()
+                else:
+                    old_logp = _pad_rows([shard["rollout_logprobs"][i] for i in idx], width).to(self.device)
+            logp = self._logprobs(self.engine, packed).float()
+            loss, stats = grpo_loss(logp, old_logp, ref_logp, advantages, mask, clip_eps=cfg["clip_eps"],
+                                    clip_eps_high=cfg["clip_eps_high"], beta=cfg["beta"], kl_kind=cfg["kl_kind"],
+                                    agg=cfg["loss_agg"])
+            self.engine.backward(loss)
+            self.engine.step()
+            totals["loss"] += loss.item()
+            for key in ("kl", "clip_frac", "ratio"):
+                totals[key] += stats[key]
+        result = {k: v / len(chunks) for k, v in totals.items()}
+        norm = self.engine.get_global_grad_norm()
+        result["grad_norm"] = float(norm) if norm is not None else float("nan")
+        return result
+
+    def publish_weights(self, publisher, version: int):
+        """Rank 0: write the current policy weights through the sync backend; returns the manifest."""
+        return publisher.publish(self.engine.module.named_parameters(), version)
+
+    def release_weights(self, publisher, version: int) -> None:
+        publisher.release(version)
+
+    def reference_logprobs_of(self, prompt_ids: list[int], response_ids: list[int], use_policy: bool = True) -> list[float]:
+        """Log-probs of a response under the current policy (for sync checks)."""
+        packed = pack_sequences([prompt_ids], [response_ids], self.cfg["pad_id"])
+        with torch.no_grad():
+            model = self.engine.module if use_policy else self.reference
+            return self._logprobs(model, packed)[0].float().tolist()
+
+    def save_checkpoint(self, folder: str, tokenizer_path: str, client_state: dict) -> None:
+        """All ranks: DeepSpeed state (optimizer, engine) under folder/deepspeed; rank 0 also writes
+        the Hugging Face model + tokenizer at the top of `folder`."""
+        folder_path = Path(folder)
+        self.engine.save_checkpoint(str(folder_path / "deepspeed"), tag="state", client_state=client_state)
+        if self.rank == 0:
+            from transformers import AutoTokenizer
+
+            self.engine.module.save_pretrained(folder_path, safe_serialization=True)
+            AutoTokenizer.from_pretrained(tokenizer_path).save_pretrained(folder_path)
+
+    def load_checkpoint(self, folder: str) -> dict:
+        _, client_state = self.engine.load_checkpoint(str(Path(folder) / "deepspeed"), tag="state")
+        return client_state or {}

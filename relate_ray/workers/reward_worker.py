@@ -1,0 +1,32 @@
+"""RewardWorker: a Ray actor holding a few reward components, scoring batches with them.
+
+Stateless scorers run as pools (the batch is split across members); the diversity scorer keeps a
+window of past generations and runs as a single member. Sentence scores and token flags come back
+separately, as `RewardOutput`s.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import ray
+
+from relate_ray.rewards.base import RewardBatch, RewardOutput, build_reward
+
+
+@ray.remote
+class RewardWorker:
+    def __init__(self, components: dict[str, dict], threads: int = 0) -> None:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
+        self.components = {name: build_reward(name, **options) for name, options in components.items()}
+
+    def ready(self) -> dict:
+        return {"pid": os.getpid(), "components": sorted(self.components)}
+
+    def score(self, batch: RewardBatch) -> dict[str, RewardOutput]:
+        return {name: component(batch) for name, component in self.components.items()}

@@ -1,0 +1,59 @@
+"""RolloutWorker: a Ray actor owning one vLLM engine of the policy.
+
+Samples G candidates per prompt (token ids, text, sampling log-probs) and loads new weights after
+every learner step through one `collective_rpc` per sync (relate_ray.sync).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import asdict
+
+import ray
+
+log = logging.getLogger(__name__)
+
+
+@ray.remote
+class RolloutWorker:
+    def __init__(self, model_path: str, dtype: str, seed: int, max_model_len: int, kv_cache_gib: int,
+                 gpu_memory_utilization: float) -> None:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        from relate_ray.rollout.vllm_engine import build_llm
+
+        self.llm = build_llm(model_path, dtype=dtype, seed=seed, max_model_len=max_model_len,
+                             kv_cache_gib=kv_cache_gib, gpu_memory_utilization=gpu_memory_utilization,
+                             worker_extension_cls="relate_ray.sync.vllm_extension.WeightLoaderExtension")
+        self.version = 0
+
+    def ready(self) -> dict:
+        return {"pid": os.getpid(), "version": self.version}
+
+    def generate(self, prompts: list[str], n: int, temperature: float, top_p: float,
+                 max_tokens: int) -> list[list[dict]]:
+        """For each prompt, n completions as dicts (prompt_index, token_ids, text, logprobs, finish_reason)."""
+        from relate_ray.rollout.vllm_engine import sample
+
+        groups = sample(self.llm, prompts, n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens)
+        return [[asdict(c) for c in group] for group in groups]
+
+    def load_weights(self, manifest) -> int:
+        """Load a published weight version (one RPC into the engine), then drop stale KV caches."""
+        counts = self.llm.collective_rpc("relate_load_weights", args=(manifest.buckets,))
+        # Cached prefixes hold keys/values computed with the old weights.
+        self.llm.reset_prefix_cache()
+        self.version = manifest.version
+        return int(counts[0])
+
+    def checksum(self) -> float:
+        return float(self.llm.collective_rpc("relate_checksum")[0])
+
+    def prompt_logprobs(self, prompt_ids: list[int], response_ids: list[int]) -> list[float]:
+        """Log-probs the engine gives each response token after the prompt (for sync checks)."""
+        from vllm import SamplingParams, TokensPrompt
+
+        params = SamplingParams(max_tokens=1, prompt_logprobs=0, temperature=0.0)
+        out = self.llm.generate([TokensPrompt(prompt_token_ids=prompt_ids + response_ids)], params, use_tqdm=False)
+        entries = out[0].prompt_logprobs[len(prompt_ids):]
+        return [entry[token].logprob for entry, token in zip(entries, response_ids)]
