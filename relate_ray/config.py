@@ -8,10 +8,12 @@ names the key. Every field says what it is, with the paper's symbol where there 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Optional
 
 from hydra.core.config_store import ConfigStore
 
 from relate_ray.assets import DEFAULT_EMBEDDER, DEFAULT_POLICY
+from relate_ray.algo.loss import AGGREGATIONS
 from relate_ray.rewards.presets import RewardConfig
 
 
@@ -57,6 +59,84 @@ class RolloutConfig:
     kv_cache_gib: int = 1
     # GPU build only: share of GPU memory vLLM may take.
     gpu_memory_utilization: float = 0.5
+    # Rollout workers (vLLM engines); prompts are split evenly across them.
+    num_workers: int = 1
+
+
+@dataclass
+class TrainerConfig:
+    # Learner steps in the run.
+    steps: int = 30
+    # B: prompts per step; each gets G candidates, so a step trains on B * G samples.
+    prompts_per_step: int = 4
+    # Evaluate on held-out requests every this many steps (0: never) and at the end.
+    eval_every: int = 10
+    eval_prompts: int = 16
+    # Write checkpoints/step_<N>/ every this many steps (0: only at the end).
+    checkpoint_every: int = 10
+
+
+@dataclass
+class LearnerConfig:
+    # M: DeepSpeed ZeRO-2 ranks (gloo on CPU, NCCL on GPU).
+    num_ranks: int = 1
+    lr: float = 1e-5
+    weight_decay: float = 0.0
+    # Samples per forward/backward; the rank's share of the batch is accumulated over micro-batches.
+    micro_batch_size: int = 4
+    grad_clip: float = 1.0
+    # Training dtype: float32 | bfloat16.
+    dtype: str = "float32"
+    # epsilon (eq. 6): clip range [1 - clip_eps, 1 + clip_eps_high]; clip_eps_high null = clip_eps.
+    clip_eps: float = 0.2
+    clip_eps_high: Optional[float] = None
+    # beta (eq. 6): KL(pi_theta || pi_ref) coefficient; kl_kind k1 | k2 | k3.
+    beta: float = 0.04
+    kl_kind: str = "k3"
+    # token-mean | seq-mean-token-mean | seq-mean-token-sum (relate_ray.algo.loss.AGGREGATIONS).
+    loss_agg: str = "token-mean"
+    # Recompute pi_theta_old log-probs on the learner (true) or use the rollout engine's (false).
+    recompute_old_logprobs: bool = True
+    gradient_checkpointing: bool = False
+    # torch threads per rank (0: all cores / ranks).
+    threads: int = 0
+
+
+@dataclass
+class RewardWorkersConfig:
+    # Members per stateless reward group (rules, ctcvr, judge); the diversity scorer is always one.
+    pool_size: int = 1
+    # Seconds one scoring call may take before it is retried.
+    timeout_s: float = 600.0
+    retries: int = 1
+    # When retries run out: fail (stop the run) | drop (leave the group out of this step, logged).
+    on_failure: str = "fail"
+    # Trained CTCVR model folder ('' = the embedded one, trained at first use).
+    ctcvr_model: str = ""
+    # Judge model: a built-in name or local folder.
+    judge_model: str = DEFAULT_POLICY
+
+
+@dataclass
+class ClusterConfig:
+    # local (start Ray here) | auto (join the running cluster) | a ray:// or host:port address.
+    address: str = "local"
+    # Logical CPUs of a local Ray instance (0: enough for every actor).
+    num_cpus: int = 0
+    include_dashboard: bool = True
+    # GPUs per actor (0 on CPU machines); a fraction lets actors share a GPU (colocation).
+    gpus_per_rollout_worker: float = 0.0
+    gpus_per_learner_rank: float = 0.0
+    gpus_per_judge: float = 0.0
+
+
+@dataclass
+class SyncConfig:
+    # shm (CPU: shared-memory buckets) | nccl (GPU clusters: a broadcast group).
+    backend: str = "shm"
+    # dtype the rollout engines receive.
+    dtype: str = "bfloat16"
+    bucket_mb: int = 256
 
 
 @dataclass
@@ -72,6 +152,15 @@ class RelateConfig:
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
     smoke: SmokeConfig = field(default_factory=SmokeConfig)
     reward: RewardConfig = field(default_factory=RewardConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    learner: LearnerConfig = field(default_factory=LearnerConfig)
+    reward_workers: RewardWorkersConfig = field(default_factory=RewardWorkersConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    sync: SyncConfig = field(default_factory=SyncConfig)
+    # Continue from the last checkpoint in this run directory (pass the same hydra.run.dir).
+    resume: bool = False
+    # Print the resource plan (actors, CPUs/GPUs, placement) and exit without starting anything.
+    dry_run: bool = False
     # Where converted models and generated data are cached ('' = $RELATE_RAY_CACHE or ~/.cache/relate_ray).
     cache_dir: str = ""
     seed: int = 0
@@ -99,6 +188,40 @@ def validate_config(cfg) -> None:
     _check(0 < cfg.rollout.gpu_memory_utilization <= 1, "rollout.gpu_memory_utilization",
            "must be in (0, 1]", cfg.rollout.gpu_memory_utilization)
     _check(cfg.smoke.prompts >= 1, "smoke.prompts", "must be positive", cfg.smoke.prompts)
+    _check(cfg.rollout.num_workers >= 1, "rollout.num_workers", "must be at least 1", cfg.rollout.num_workers)
+    _check(cfg.trainer.steps >= 1, "trainer.steps", "must be at least 1", cfg.trainer.steps)
+    _check(cfg.trainer.prompts_per_step >= 1, "trainer.prompts_per_step", "must be at least 1",
+           cfg.trainer.prompts_per_step)
+    _check(cfg.trainer.eval_every >= 0, "trainer.eval_every", "must be >= 0", cfg.trainer.eval_every)
+    _check(cfg.trainer.checkpoint_every >= 0, "trainer.checkpoint_every", "must be >= 0", cfg.trainer.checkpoint_every)
+    _check(cfg.learner.num_ranks >= 1, "learner.num_ranks", "must be at least 1", cfg.learner.num_ranks)
+    samples = cfg.trainer.prompts_per_step * cfg.rollout.group_size
+    _check(samples % cfg.learner.num_ranks == 0, "learner.num_ranks",
+           f"must divide the step's {samples} samples (trainer.prompts_per_step x rollout.group_size)",
+           cfg.learner.num_ranks)
+    _check(cfg.learner.lr > 0, "learner.lr", "must be positive", cfg.learner.lr)
+    _check(cfg.learner.micro_batch_size >= 1, "learner.micro_batch_size", "must be at least 1",
+           cfg.learner.micro_batch_size)
+    _check(cfg.learner.dtype in ("float32", "bfloat16"), "learner.dtype", "must be float32 or bfloat16", cfg.learner.dtype)
+    _check(0 < cfg.learner.clip_eps < 1, "learner.clip_eps", "must be in (0, 1)", cfg.learner.clip_eps)
+    _check(cfg.learner.beta >= 0, "learner.beta", "must be >= 0", cfg.learner.beta)
+    _check(cfg.learner.kl_kind in ("k1", "k2", "k3"), "learner.kl_kind", "must be k1, k2 or k3", cfg.learner.kl_kind)
+    _check(cfg.learner.loss_agg in AGGREGATIONS, "learner.loss_agg", f"must be one of {', '.join(AGGREGATIONS)}",
+           cfg.learner.loss_agg)
+    _check(cfg.reward_workers.pool_size >= 1, "reward_workers.pool_size", "must be at least 1", cfg.reward_workers.pool_size)
+    _check(cfg.reward_workers.timeout_s > 0, "reward_workers.timeout_s", "must be positive", cfg.reward_workers.timeout_s)
+    _check(cfg.reward_workers.retries >= 0, "reward_workers.retries", "must be >= 0", cfg.reward_workers.retries)
+    _check(cfg.reward_workers.on_failure in ("fail", "drop"), "reward_workers.on_failure", "must be fail or drop",
+           cfg.reward_workers.on_failure)
+    _check(cfg.sync.backend in ("shm", "nccl"), "sync.backend", "must be shm or nccl", cfg.sync.backend)
+    _check(len(cfg.reward.components) > 0, "reward.components", "needs at least one component", dict(cfg.reward.components))
+    from relate_ray.rewards.base import known_rewards
+
+    for name, component in cfg.reward.components.items():
+        _check(name in known_rewards(), f"reward.components.{name}", f"unknown reward (known: {', '.join(known_rewards())})",
+               name)
+        _check(component.granularity in ("sentence", "token"), f"reward.components.{name}.granularity",
+               "must be sentence or token", component.granularity)
 
 
 def register_configs() -> None:

@@ -76,12 +76,17 @@ def register_reward(name: str):
     return wrap
 
 
-def build_reward(name: str, **options) -> RewardFn:
-    """Construct a registered reward component; unknown names list the known ones."""
+def known_rewards() -> list[str]:
+    """Names of every registered reward component (built-in modules imported first)."""
     import importlib
 
     for module in BUILTIN_MODULES:
         importlib.import_module(module)
-    if name not in REWARDS:
+    return sorted(REWARDS)
+
+
+def build_reward(name: str, **options) -> RewardFn:
+    """Construct a registered reward component; unknown names list the known ones."""
+    if name not in known_rewards():
         raise KeyError(f"unknown reward {name!r} (known: {', '.join(sorted(REWARDS))})")
     return REWARDS[name](**options)

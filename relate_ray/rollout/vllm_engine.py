@@ -59,14 +59,15 @@ def build_llm(
 
 def sample(
     llm,
-    prompts: list[str],
+    prompts: list,
     *,
     n: int,
     temperature: float = 1.0,
     top_p: float = 1.0,
     max_tokens: int = 64,
 ) -> list[list[Completion]]:
-    """Sample n completions for each prompt. Returns one list of n `Completion`s per prompt."""
+    """Sample n completions for each prompt (strings or vLLM TokensPrompt). Returns one list of n
+    `Completion`s per prompt. temperature 0 means greedy."""
     from vllm import SamplingParams
 
     params = SamplingParams(n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens, logprobs=0)

@@ -30,11 +30,15 @@ class RolloutWorker:
     def ready(self) -> dict:
         return {"pid": os.getpid(), "version": self.version}
 
-    def generate(self, prompts: list[str], n: int, temperature: float, top_p: float,
+    def generate(self, prompt_ids: list[list[int]], n: int, temperature: float, top_p: float,
                  max_tokens: int) -> list[list[dict]]:
-        """For each prompt, n completions as dicts (prompt_index, token_ids, text, logprobs, finish_reason)."""
+        """For each tokenized prompt, n completions as dicts (prompt_index, token_ids, text,
+        logprobs, finish_reason). Token ids in, so the learner scores exactly these prompt tokens."""
+        from vllm import TokensPrompt
+
         from relate_ray.rollout.vllm_engine import sample
 
+        prompts = [TokensPrompt(prompt_token_ids=ids) for ids in prompt_ids]
         groups = sample(self.llm, prompts, n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens)
         return [[asdict(c) for c in group] for group in groups]
 

@@ -1,0 +1,77 @@
+"""Ray start-up, the resource plan, and building the named actors the controller drives.
+
+Actor names (namespace `relate_ray`) make their health readable on the Ray dashboard:
+rollout-<i>, learner-rank<r>, reward-rules-<i>, reward-diversity, reward-ctcvr-<i>, reward-judge-<i>.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from dataclasses import dataclass
+
+import ray
+
+log = logging.getLogger(__name__)
+NAMESPACE = "relate_ray"
+# Which reward group serves each component; 'diversity' is stateful (one member, whole batch).
+GROUP_OF = {"length": "rules", "format": "rules", "correctness": "rules", "relevance": "rules", "risk": "rules",
+            "diversity": "diversity", "ctcvr": "ctcvr", "judge": "judge"}
+
+
+@dataclass
+class ActorPlan:
+    name: str
+    role: str
+    cpus: float
+    gpus: float
+
+
+def resource_plan(cfg) -> list[ActorPlan]:
+    """Every actor the run will start, with its resources: what a dry run prints."""
+    plan = [ActorPlan(f"rollout-{i}", "RolloutWorker (vLLM)", 1, cfg.cluster.gpus_per_rollout_worker)
+            for i in range(cfg.rollout.num_workers)]
+    plan += [ActorPlan(f"learner-rank{r}", "LearnerWorker (DeepSpeed ZeRO-2)", 1, cfg.cluster.gpus_per_learner_rank)
+             for r in range(cfg.learner.num_ranks)]
+    groups = sorted({GROUP_OF.get(name, "rules") for name in cfg.reward.components})
+    for group in groups:
+        size = 1 if group == "diversity" else cfg.reward_workers.pool_size
+        gpus = cfg.cluster.gpus_per_judge if group == "judge" else 0.0
+        role = "RewardWorker (vLLM judge)" if group == "judge" else "RewardWorker"
+        plan += [ActorPlan(f"reward-{group}" + ("" if group == "diversity" else f"-{i}"), role, 1, gpus)
+                 for i in range(size)]
+    return plan
+
+
+def format_plan(cfg, plan: list[ActorPlan]) -> str:
+    gpus = sum(a.gpus for a in plan)
+    lines = [f"resource plan: {len(plan)} actors, {sum(a.cpus for a in plan):g} CPUs, {gpus:g} GPUs",
+             f"  policy {cfg.model.policy}; G={cfg.rollout.group_size}; "
+             f"global batch {cfg.trainer.prompts_per_step * cfg.rollout.group_size} samples "
+             f"({cfg.trainer.prompts_per_step} prompts); ZeRO-2 over {cfg.learner.num_ranks} ranks; "
+             f"sync backend {cfg.sync.backend}"]
+    lines += [f"  {a.name:<22} {a.role:<34} cpu={a.cpus:g} gpu={a.gpus:g}" for a in plan]
+    if gpus:
+        lines.append("  placement: one placement group, bundles {CPU: 1, GPU: g} per actor, strategy PACK "
+                     "(fractional GPUs colocate rollout and learner on the same devices)")
+    return "\n".join(lines)
+
+
+def start_ray(cfg, plan: list[ActorPlan]) -> None:
+    """Start a local Ray instance (cluster.address=local) or join an existing cluster."""
+    if cfg.cluster.address == "local":
+        # Logical CPUs: actors take turns (the loop is sequential), so they may outnumber cores.
+        num_cpus = cfg.cluster.num_cpus or max(len(plan) + 1, os.cpu_count() or 1)
+        context = ray.init(num_cpus=num_cpus, include_dashboard=cfg.cluster.include_dashboard,
+                           dashboard_host="127.0.0.1", namespace=NAMESPACE, log_to_driver=False)
+    else:
+        context = ray.init(address=cfg.cluster.address, namespace=NAMESPACE, log_to_driver=False)
+    if context.dashboard_url:
+        log.info("Ray dashboard: http://%s (actors in namespace %s)", context.dashboard_url, NAMESPACE)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

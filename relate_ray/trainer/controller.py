@@ -1,0 +1,179 @@
+"""The RL loop, top to bottom: sample prompts -> rollout -> score -> advantages -> learner -> sync -> log.
+
+Every few steps it evaluates on held-out requests and writes a checkpoint. Each phase is one named
+method with its own timer, so `metrics.jsonl` splits the step's wall time the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import ray
+import torch
+
+from relate_ray.algo.credit import assign_credit
+from relate_ray.data.schema import AdRequest
+from relate_ray.rewards.base import RewardBatch
+from relate_ray.rewards.presets import component_specs
+from relate_ray.rewards.tokens import token_char_spans
+from relate_ray.trainer.checkpoint import latest_checkpoint, save_checkpoint
+from relate_ray.trainer.evaluation import evaluate
+from relate_ray.trainer.metrics import MetricsSink
+from relate_ray.trainer.sampler import PromptSampler, SamplerState
+from relate_ray.trainer.setup import Actors, build_actors, load_run_data
+
+log = logging.getLogger(__name__)
+
+
+def _pad(rows: list[np.ndarray | list[float]], width: int) -> torch.Tensor:
+    out = torch.zeros(len(rows), width)
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = torch.as_tensor(np.asarray(row, dtype=np.float32))
+    return out
+
+
+class Controller:
+    def __init__(self, cfg, out_dir: Path) -> None:
+        self.cfg, self.out_dir = cfg, out_dir
+        self.data = load_run_data(cfg)
+        self.specs = component_specs(cfg.reward)
+        self.actors: Actors = build_actors(cfg, self.data, run_id=out_dir.name)
+        self.sampler = PromptSampler(self.data.train, cfg.seed)
+        self.version = 0
+        self._prompt_ids: dict[str, list[int]] = {}
+
+    # ---- the loop -------------------------------------------------------------------------
+    def run(self) -> None:
+        cfg = self.cfg
+        start = self.resume() if cfg.resume else 0
+        sink = MetricsSink(self.out_dir, cfg.trainer.steps, start)
+        try:
+            for step in range(start + 1, cfg.trainer.steps + 1):
+                metrics = self.train_step(step)
+                last = step == cfg.trainer.steps
+                if last or (cfg.trainer.eval_every and step % cfg.trainer.eval_every == 0):
+                    metrics.update(self.evaluate())
+                sink.log(metrics)
+                if last or (cfg.trainer.checkpoint_every and step % cfg.trainer.checkpoint_every == 0):
+                    self.checkpoint(step)
+        finally:
+            sink.close()
+            self.actors.publisher.close()
+
+    def train_step(self, step: int) -> dict:
+        t_step = time.perf_counter()
+        requests = self.sampler.next_batch(self.cfg.trainer.prompts_per_step)
+        t = time.perf_counter()
+        batch, prompt_ids, rollout_logprobs = self.rollout(requests)
+        t_rollout, t = time.perf_counter() - t, time.perf_counter()
+        outputs, dropped = self.actors.rewards.score(batch)
+        t_reward, t = time.perf_counter() - t, time.perf_counter()
+        credit, mask = self.advantages(batch, outputs)
+        learner_stats = self.learn(batch, prompt_ids, rollout_logprobs, credit.advantages, mask)
+        t_learner, t = time.perf_counter() - t, time.perf_counter()
+        sync_stats = self.sync()
+        t_sync = time.perf_counter() - t
+        metrics = {"step": step, "batch/samples": len(batch), "reward/total": float(credit.total_rewards.mean())}
+        metrics.update({f"reward/{name}": float(out.scores.mean()) for name, out in outputs.items()})
+        metrics.update({f"reward_info/{k}": v for out in outputs.values() for k, v in out.info.items()})
+        metrics.update({"reward/dropped_groups": len(dropped),
+                        "advantage/mean": float(credit.advantages.sum() / mask.sum()),
+                        "advantage/abs_mean": float(credit.advantages.abs().sum() / mask.sum()),
+                        "advantage/sentence_std": float(credit.sentence_advantages.std()),
+                        "advantage/token_penalized_frac": float((credit.token_rewards != 0).sum() / mask.sum()),
+                        "response_length": float(mask.sum(dim=1).mean())})
+        metrics.update(learner_stats)
+        metrics.update(sync_stats)
+        metrics.update({"time/step": time.perf_counter() - t_step, "time/rollout": t_rollout,
+                        "time/reward": t_reward, "time/learner": t_learner, "time/sync": t_sync})
+        return metrics
+
+    # ---- phases ---------------------------------------------------------------------------
+    def tokenized_prompt(self, request: AdRequest) -> list[int]:
+        from relate_ray.data.prompts import render_prompt
+
+        if request.id not in self._prompt_ids:
+            text = render_prompt(request, self.data.tokenizer)
+            self._prompt_ids[request.id] = self.data.tokenizer(text, add_special_tokens=False)["input_ids"]
+        return self._prompt_ids[request.id]
+
+    def rollout(self, requests: list[AdRequest]) -> tuple[RewardBatch, list[list[int]], list[list[float]]]:
+        """G candidates per request, spread over the rollout workers; samples ordered group by group.
+        Returns the batch to score, each sample's prompt ids and its sampling log-probs."""
+        cfg = self.cfg.rollout
+        prompts = [self.tokenized_prompt(r) for r in requests]
+        workers = self.actors.rollout
+        shares = np.array_split(np.arange(len(prompts)), len(workers))
+        refs = [w.generate.remote([prompts[i] for i in share], cfg.group_size, cfg.temperature, cfg.top_p,
+                                  cfg.max_new_tokens) for w, share in zip(workers, shares) if len(share)]
+        groups = [group for part in ray.get(refs) for group in part]
+        texts, token_ids, rollout_logprobs, reqs, prompt_ids = [], [], [], [], []
+        for request, prompt, group in zip(requests, prompts, groups):
+            for completion in group:
+                reqs.append(request)
+                prompt_ids.append(prompt)
+                texts.append(completion["text"])
+                token_ids.append(completion["token_ids"])
+                rollout_logprobs.append(completion["logprobs"])
+        spans = [token_char_spans(self.data.tokenizer, ids) for ids in token_ids]
+        return RewardBatch(reqs, texts, token_ids, spans), prompt_ids, rollout_logprobs
+
+    def advantages(self, batch: RewardBatch, outputs: dict):
+        """Eq. 5-9 for the preset: sentence scores and token flags -> per-token advantages."""
+        width = max(len(ids) for ids in batch.token_ids)
+        mask = _pad([np.ones(len(ids)) for ids in batch.token_ids], width)
+        specs = [s for s in self.specs if s.name in outputs]  # dropped groups sit this step out
+        scores = {name: torch.as_tensor(out.scores, dtype=torch.float32) for name, out in outputs.items()}
+        flags = {name: _pad(out.token_flags, width) for name, out in outputs.items() if out.token_flags is not None}
+        credit = assign_credit(scores, flags, mask, specs, self.cfg.rollout.group_size, self.cfg.reward.alpha)
+        return credit, mask
+
+    def learn(self, batch: RewardBatch, prompt_ids: list[list[int]], rollout_logprobs: list[list[float]],
+              advantages: torch.Tensor, mask: torch.Tensor) -> dict:
+        """One DeepSpeed step: the batch split evenly over the learner ranks."""
+        learners = self.actors.learners
+        shares = np.array_split(np.arange(len(batch)), len(learners))
+        refs = []
+        for learner, share in zip(learners, shares):
+            shard = {"prompt_ids": [prompt_ids[i] for i in share],
+                     "response_ids": [batch.token_ids[i] for i in share],
+                     "advantages": [advantages[i, : int(mask[i].sum())].tolist() for i in share],
+                     "rollout_logprobs": [rollout_logprobs[i] for i in share]}
+            refs.append(learner.train_step.remote(shard))
+        stats = ray.get(refs)
+        return {key: float(np.mean([s[key] for s in stats])) for key in stats[0]}
+
+    def sync(self) -> dict:
+        """Publish the learner's weights once, load them into every rollout worker (one RPC each)."""
+        self.version += 1
+        publisher = self.actors.publisher
+        manifest = ray.get(self.actors.learners[0].publish_weights.remote(publisher, self.version))
+        loaded = ray.get([w.load_weights.remote(manifest) for w in self.actors.rollout])
+        publisher.release(self.version)
+        return {"sync/version": self.version, "sync/tensors": int(loaded[0]), "sync/buckets": len(manifest.buckets),
+                "sync/megabytes": manifest.num_bytes / 2**20}
+
+    def evaluate(self) -> dict:
+        return evaluate(self.cfg, self.actors, self.data, self.tokenized_prompt)
+
+    # ---- checkpoints ----------------------------------------------------------------------
+    def checkpoint(self, step: int) -> None:
+        state = {"step": step, "version": self.version,
+                 "sampler": {"epoch": self.sampler.state.epoch, "position": self.sampler.state.position}}
+        save_checkpoint(self.out_dir, step, self.actors.learners, str(self.data.policy_path), state)
+
+    def resume(self) -> int:
+        found = latest_checkpoint(self.out_dir)
+        if found is None:
+            log.warning("resume=true but %s has no checkpoint; starting from step 0", self.out_dir / "checkpoints")
+            return 0
+        folder, state = found
+        ray.get([learner.load_checkpoint.remote(str(folder)) for learner in self.actors.learners])
+        self.sampler = PromptSampler(self.data.train, self.cfg.seed, SamplerState(**state["sampler"]))
+        self.version = state["version"]
+        self.sync()  # the rollout engines start from the initial weights: give them the checkpoint's
+        log.info("resumed from %s (step %d)", folder, state["step"])
+        return int(state["step"])

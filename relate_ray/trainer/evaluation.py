@@ -1,0 +1,28 @@
+"""Periodic evaluation on held-out requests: greedy ads scored by the market simulator (never the
+training reward) and by the paper's offline metrics (format, compliance rate, eq. 11)."""
+
+from __future__ import annotations
+
+from statistics import mean
+
+import ray
+
+from relate_ray.data.adformat import parse_ad
+from relate_ray.rewards.compliance import check
+from relate_ray.sim.market import MarketSimulator
+
+
+def evaluate(cfg, actors, data, tokenized_prompt) -> dict:
+    requests = data.valid[: cfg.trainer.eval_prompts]
+    prompts = [tokenized_prompt(r) for r in requests]
+    worker = actors.rollout[0]
+    groups = ray.get(worker.generate.remote(prompts, 1, 0.0, 1.0, cfg.rollout.max_new_tokens))
+    ads = [parse_ad(group[0]["text"]) for group in groups]
+    scores = MarketSimulator(seed=cfg.seed).score_ads(requests, [(a.title, a.description) for a in ads])
+    return {
+        "eval/sim_ctcvr": mean(s["ctcvr"] for s in scores),
+        "eval/sim_ctr": mean(s["ctr"] for s in scores),
+        "eval/format_ok": mean(float(a.ok) for a in ads),
+        "eval/compliance_rate": mean(float(check(g[0]["text"], r.lang).ok) for g, r in zip(groups, requests)),
+        "eval/response_length": mean(len(g[0]["token_ids"]) for g in groups),
+    }

@@ -1,0 +1,36 @@
+"""Where each step's numbers go: metrics.jsonl (one object per step), TensorBoard, a progress bar."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from tqdm import tqdm
+
+log = logging.getLogger(__name__)
+
+
+class MetricsSink:
+    def __init__(self, out_dir: Path, total_steps: int, start_step: int = 0) -> None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.path = out_dir / "metrics.jsonl"
+        self.writer = SummaryWriter(str(out_dir / "tensorboard"))
+        self.bar = tqdm(total=total_steps, initial=start_step, desc="train", unit="step", dynamic_ncols=True)
+
+    def log(self, metrics: dict) -> None:
+        step = int(metrics["step"])
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(metrics) + "\n")
+        for key, value in metrics.items():
+            if key != "step" and isinstance(value, (int, float)):
+                self.writer.add_scalar(key, value, step)
+        self.writer.flush()
+        if "reward/total" in metrics:
+            self.bar.set_postfix(reward=f"{metrics['reward/total']:.3f}", step_s=f"{metrics['time/step']:.1f}")
+            self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
+        self.writer.close()

@@ -1,0 +1,143 @@
+"""What a run needs before its first step: data, models, the CTCVR model, and the named actors."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import ray
+
+from relate_ray.assets import cache_dir, resolve_model
+from relate_ray.config import ConfigError
+from relate_ray.data.embedded import ensure_embedded_data
+from relate_ray.data.loading import load_requests
+from relate_ray.data.schema import AdRequest
+from relate_ray.sync.shm import SharedMemoryPublisher
+from relate_ray.trainer.cluster import GROUP_OF, free_port, resource_plan, start_ray
+from relate_ray.trainer.reward_pool import RewardGroup, RewardPool
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunData:
+    train: list[AdRequest]
+    valid: list[AdRequest]
+    policy_path: Path
+    tokenizer: object
+    embedded_root: Path | None = None
+
+
+@dataclass
+class Actors:
+    rollout: list
+    learners: list
+    rewards: RewardPool
+    publisher: SharedMemoryPublisher
+    reward_workers: dict = field(default_factory=dict)
+
+
+def _load(path: Path, cfg, role: str) -> list[AdRequest]:
+    requests, report = load_requests(path, cfg.data.on_bad_row)
+    if report.bad:
+        log.warning("%s data %s: skipped %d bad rows of %d (see python -m relate_ray.data validate %s)",
+                    role, path, report.bad, report.rows, path)
+    return requests
+
+
+def load_run_data(cfg) -> RunData:
+    from transformers import AutoTokenizer
+
+    embedded = None
+    if "embedded" in (cfg.data.train, cfg.data.valid):
+        embedded = ensure_embedded_data(cfg.data.lang, cfg.data.n_requests, cfg.data.n_impressions, cfg.seed,
+                                        cfg.cache_dir or None)
+    train = _load(embedded.train if cfg.data.train == "embedded" else Path(cfg.data.train), cfg, "train")
+    valid = _load(embedded.valid if cfg.data.valid == "embedded" else Path(cfg.data.valid), cfg, "valid")
+    policy = resolve_model(cfg.model.policy, cfg.cache_dir or None)
+    return RunData(train, valid, policy, AutoTokenizer.from_pretrained(policy),
+                   embedded.root if embedded else None)
+
+
+def ctcvr_model_dir(cfg, data: RunData) -> str:
+    """The CTCVR model the reward uses: the configured folder, or the embedded one (trained once)."""
+    if cfg.reward_workers.ctcvr_model:
+        return cfg.reward_workers.ctcvr_model
+    if data.embedded_root is None:
+        raise ConfigError("reward_workers.ctcvr_model: required when data.train is your own file "
+                          "(train one with python -m relate_ray.ctcvr.train --logs YOUR_LOGS)")
+    from filelock import FileLock
+
+    from relate_ray.ctcvr.train import train
+
+    folder = cache_dir(cfg.cache_dir or None) / "ctcvr" / data.embedded_root.name
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(folder) + ".lock"):
+        if not (folder / "ctcvr.json").exists():
+            log.info("training the CTCVR reward model on the embedded impression logs (once)")
+            train(data.embedded_root / "impressions.jsonl", folder, cfg.model.embedder)
+    return str(folder)
+
+
+def reward_options(cfg, data: RunData, name: str) -> dict:
+    options = dict(cfg.reward.components[name].options or {})
+    if name == "relevance":
+        options.setdefault("embedder", cfg.model.embedder)
+    elif name == "diversity":
+        options.setdefault("delta_d", cfg.reward.delta_d)
+    elif name == "ctcvr":
+        options.setdefault("model_dir", ctcvr_model_dir(cfg, data))
+    elif name == "judge":
+        options.setdefault("model", cfg.reward_workers.judge_model)
+        options.setdefault("cache_dir", cfg.cache_dir or None)
+        options.setdefault("kv_cache_gib", cfg.rollout.kv_cache_gib)
+    return options
+
+
+def learner_config(cfg, tokenizer) -> dict:
+    lc = cfg.learner
+    samples = cfg.trainer.prompts_per_step * cfg.rollout.group_size
+    return {"seed": cfg.seed, "dtype": lc.dtype, "lr": lc.lr, "weight_decay": lc.weight_decay,
+            "micro_batch_size": lc.micro_batch_size, "samples_per_rank": samples // lc.num_ranks,
+            "grad_clip": lc.grad_clip, "clip_eps": lc.clip_eps, "clip_eps_high": lc.clip_eps_high,
+            "beta": lc.beta, "kl_kind": lc.kl_kind, "loss_agg": lc.loss_agg,
+            "recompute_old_logprobs": lc.recompute_old_logprobs,
+            "gradient_checkpointing": lc.gradient_checkpointing,
+            "pad_id": tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id}
+
+
+def build_actors(cfg, data: RunData, run_id: str) -> Actors:
+    from relate_ray.workers.learner import LearnerWorker
+    from relate_ray.workers.reward_worker import RewardWorker
+    from relate_ray.workers.rollout_worker import RolloutWorker
+
+    start_ray(cfg, resource_plan(cfg))
+    cores = os.cpu_count() or 1
+    rc, cl = cfg.rollout, cfg.cluster
+    rollout = [RolloutWorker.options(name=f"rollout-{i}", num_cpus=1, num_gpus=cl.gpus_per_rollout_worker).remote(
+        str(data.policy_path), cfg.model.dtype, cfg.seed + i, rc.max_model_len, rc.kv_cache_gib,
+        rc.gpu_memory_utilization) for i in range(rc.num_workers)]
+    ranks, port = cfg.learner.num_ranks, free_port()
+    lcfg = learner_config(cfg, data.tokenizer)
+    threads = cfg.learner.threads or max(1, cores // ranks)
+    learners = [LearnerWorker.options(name=f"learner-rank{r}", num_cpus=1, num_gpus=cl.gpus_per_learner_rank).remote(
+        r, ranks, "127.0.0.1", port, str(data.policy_path), lcfg, threads) for r in range(ranks)]
+    components_by_group: dict[str, dict] = {}
+    for name in cfg.reward.components:
+        components_by_group.setdefault(GROUP_OF.get(name, "rules"), {})[name] = reward_options(cfg, data, name)
+    groups, handles = [], {}
+    for group, components in sorted(components_by_group.items()):
+        size = 1 if group == "diversity" else cfg.reward_workers.pool_size
+        gpus = cl.gpus_per_judge if group == "judge" else 0.0
+        workers = [RewardWorker.options(name=f"reward-{group}" + ("" if group == "diversity" else f"-{i}"),
+                                        num_cpus=1, num_gpus=gpus).remote(components, cores)
+                   for i in range(size)]
+        groups.append(RewardGroup(group, workers, splittable=group != "diversity"))
+        handles[group] = workers
+    # Fail early and clearly if an actor cannot start (bad model folder, out of memory...).
+    ray.get([w.ready.remote() for w in rollout + learners + [w for ws in handles.values() for w in ws]])
+    pool = RewardPool(groups, cfg.reward_workers.timeout_s, cfg.reward_workers.retries, cfg.reward_workers.on_failure)
+    publisher = SharedMemoryPublisher(run_id, cfg.sync.dtype, cfg.sync.bucket_mb)
+    return Actors(rollout, learners, pool, publisher, handles)
