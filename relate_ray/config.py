@@ -27,8 +27,9 @@ class ModelConfig:
     policy: str = DEFAULT_POLICY
     # Sentence embedder for relevance and the CTCVR model (paper: Qwen3-Embedding-0.6B).
     embedder: str = DEFAULT_EMBEDDER
-    # Weights dtype for vLLM: bfloat16 | float16 | float32.
-    dtype: str = "bfloat16"
+    # Weights dtype for vLLM: auto (bf16 where the CPU/GPU has native bf16, else float32) | bfloat16 |
+    # float16 | float32.
+    dtype: str = "auto"
 
 
 @dataclass
@@ -50,7 +51,8 @@ class DataConfig:
 class RolloutConfig:
     # G: candidates sampled per prompt (paper: 5).
     group_size: int = 5
-    temperature: float = 1.0
+    # Sampling temperature and nucleus top_p of the rollout (0.9: the 135M default model rambles at 1.0).
+    temperature: float = 0.9
     top_p: float = 1.0
     max_new_tokens: int = 64
     # Longest prompt + response the engine accepts (tokens).
@@ -66,11 +68,11 @@ class RolloutConfig:
 @dataclass
 class TrainerConfig:
     # Learner steps in the run.
-    steps: int = 30
+    steps: int = 15
     # B: prompts per step; each gets G candidates, so a step trains on B * G samples.
-    prompts_per_step: int = 4
+    prompts_per_step: int = 2
     # Evaluate on held-out requests every this many steps (0: never) and at the end.
-    eval_every: int = 10
+    eval_every: int = 5
     eval_prompts: int = 16
     # Write checkpoints/step_<N>/ every this many steps (0: only at the end).
     checkpoint_every: int = 10
@@ -80,10 +82,10 @@ class TrainerConfig:
 class LearnerConfig:
     # M: DeepSpeed ZeRO-2 ranks (gloo on CPU, NCCL on GPU).
     num_ranks: int = 1
-    lr: float = 1e-5
+    lr: float = 2e-5
     weight_decay: float = 0.0
     # Samples per forward/backward; the rank's share of the batch is accumulated over micro-batches.
-    micro_batch_size: int = 4
+    micro_batch_size: int = 5
     grad_clip: float = 1.0
     # Training dtype: float32 | bfloat16.
     dtype: str = "float32"
@@ -134,8 +136,8 @@ class ClusterConfig:
 class SyncConfig:
     # shm (CPU: shared-memory buckets) | nccl (GPU clusters: a broadcast group).
     backend: str = "shm"
-    # dtype the rollout engines receive.
-    dtype: str = "bfloat16"
+    # dtype the rollout engines receive: auto (= the engines' dtype, see model.dtype) | bfloat16 | float32.
+    dtype: str = "auto"
     bucket_mb: int = 256
 
 
@@ -173,8 +175,8 @@ def _check(ok: bool, key: str, message: str, value: object) -> None:
 
 def validate_config(cfg) -> None:
     """Range and choice checks Hydra's type checks cannot express. Raises ConfigError."""
-    _check(cfg.model.dtype in ("bfloat16", "float16", "float32"), "model.dtype",
-           "must be bfloat16, float16 or float32", cfg.model.dtype)
+    _check(cfg.model.dtype in ("auto", "bfloat16", "float16", "float32"), "model.dtype",
+           "must be auto, bfloat16, float16 or float32", cfg.model.dtype)
     _check(cfg.data.lang in ("en", "zh"), "data.lang", "must be en or zh", cfg.data.lang)
     _check(cfg.data.n_requests >= 10, "data.n_requests", "must be at least 10", cfg.data.n_requests)
     _check(cfg.data.n_impressions >= 1, "data.n_impressions", "must be positive", cfg.data.n_impressions)

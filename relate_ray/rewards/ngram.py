@@ -47,6 +47,7 @@ def high_frequency_ngrams(
     n_max: int = 10,
     min_doc_freq: float = 0.2,
     ignore: Sequence[Sequence[bool]] | None = None,
+    min_docs: int = 1,
 ) -> set[tuple[int, ...]]:
     """The n-grams (n_min <= n <= n_max) contained in at least `min_doc_freq` of the sequences.
 
@@ -56,6 +57,7 @@ def high_frequency_ngrams(
         min_doc_freq: threshold on document frequency, the share of sequences containing the n-gram.
         ignore: optional per-token flags; n-grams touching an ignored token (e.g. the fixed
             'Title:'/'Description:' scaffolding every answer must contain) are not counted.
+        min_docs: an n-gram must also be in at least this many sequences (a floor for small windows).
     Returns:
         The set of high-frequency n-grams as tuples of token ids.
     """
@@ -64,7 +66,7 @@ def high_frequency_ngrams(
     if not sequences:
         return set()
     ids = _pad(sequences, ignore)
-    threshold = min_doc_freq * len(sequences)
+    threshold = max(min_doc_freq * len(sequences), min_docs)
     found: set[tuple[int, ...]] = set()
     for n in range(n_min, min(n_max, ids.shape[1]) + 1):
         hashes, valid = _window_hashes(ids, n)

@@ -46,23 +46,42 @@ class DiversityReward:
     batch plus the last `window_steps` steps; flags the tokens inside those n-grams (eq. 5).
 
     The fixed 'Title:'/'Description:' keys are excluded: every well-formed answer must contain them.
-    Stateful: each call remembers the batch for the next `window_steps` calls.
+    With group_size G > 1 a document is one prompt's G candidates together, so a phrase counts as a
+    template when it recurs across different requests, not when one request's candidates share its
+    facts. Stateful: each call remembers the batch for the next `window_steps` calls.
     """
 
     def __init__(self, delta_d: float = 0.05, n_min: int = 2, n_max: int = 10,
-                 min_doc_freq: float = 0.2, window_steps: int = 2,
-                 max_penalty: float | None = None) -> None:
-        self.delta_d, self.max_penalty = delta_d, max_penalty
-        self.ngram_args = {"n_min": n_min, "n_max": n_max, "min_doc_freq": min_doc_freq}
+                 min_doc_freq: float = 0.2, window_steps: int = 8, min_docs: int = 3,
+                 group_size: int = 1, max_penalty: float | None = None) -> None:
+        self.delta_d, self.max_penalty, self.group_size = delta_d, max_penalty, group_size
+        self.ngram_args = {"n_min": n_min, "n_max": n_max, "min_doc_freq": min_doc_freq, "min_docs": min_docs}
         self.window = NgramWindow(window_steps)
+
+    def _documents(self, token_ids: list, ignore: list) -> tuple[list, list]:
+        """Join each group's sequences into one document; an ignored separator keeps n-grams from
+        spanning two candidates."""
+        if self.group_size <= 1:
+            return token_ids, ignore
+        docs, masks = [], []
+        for start in range(0, len(token_ids), self.group_size):
+            doc: list[int] = []
+            mask: list[bool] = []
+            for ids, ign in zip(token_ids[start:start + self.group_size], ignore[start:start + self.group_size]):
+                doc += [*ids, 0]
+                mask += [*map(bool, ign), True]
+            docs.append(doc)
+            masks.append(mask)
+        return docs, masks
 
     def __call__(self, batch: RewardBatch) -> RewardOutput:
         _require_tokens(batch, "diversity")
         ignore = [spans_to_token_flags(spans, field_key_char_spans(text)).astype(bool)
                   for spans, text in zip(batch.token_spans, batch.texts)]
-        frequent = self.window.high_frequency(batch.token_ids, ignore, **self.ngram_args)
+        docs, doc_masks = self._documents(batch.token_ids, ignore)
+        frequent = self.window.high_frequency(docs, doc_masks, **self.ngram_args)
         counts, flags = count_and_flag(batch.token_ids, frequent)
-        self.window.push(batch.token_ids, ignore)
+        self.window.push(docs, doc_masks)
         penalty = self.delta_d * counts
         if self.max_penalty is not None:  # optional cap, so one long template cannot drown other rewards
             penalty = np.minimum(penalty, self.max_penalty)

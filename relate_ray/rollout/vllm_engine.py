@@ -28,10 +28,29 @@ class Completion:
     finish_reason: str | None
 
 
+def resolve_dtype(dtype: str) -> str:
+    """'auto' -> bfloat16 on CUDA and on CPUs with native bf16 (AVX-512 BF16 or AMX), else float32.
+
+    On an AVX2-only CPU bf16 matmuls are emulated: measured here, SmolLM2-135M sampled 37 tok/s in
+    bf16 and 110 tok/s in float32 (python -m relate_ray.bench rollout).
+    """
+    if dtype != "auto":
+        return dtype
+    import torch
+
+    if torch.cuda.is_available():
+        return "bfloat16"
+    try:
+        flags = open("/proc/cpuinfo", encoding="utf-8").read()
+    except OSError:
+        return "float32"
+    return "bfloat16" if ("avx512_bf16" in flags or "amx_bf16" in flags) else "float32"
+
+
 def build_llm(
     model_path: str | Path,
     *,
-    dtype: str = "bfloat16",
+    dtype: str = "auto",
     seed: int = 0,
     max_model_len: int = 1024,
     kv_cache_gib: int = 1,
@@ -45,7 +64,7 @@ def build_llm(
 
     kwargs = dict(
         model=str(model_path),
-        dtype=dtype,
+        dtype=resolve_dtype(dtype),
         seed=seed,
         max_model_len=max_model_len,
         gpu_memory_utilization=gpu_memory_utilization,

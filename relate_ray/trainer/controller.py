@@ -52,7 +52,8 @@ class Controller:
         sink = MetricsSink(self.out_dir, cfg.trainer.steps, start)
         try:
             for step in range(start + 1, cfg.trainer.steps + 1):
-                metrics = self.train_step(step)
+                metrics, samples = self.train_step(step)
+                sink.log_samples(samples)
                 last = step == cfg.trainer.steps
                 if last or (cfg.trainer.eval_every and step % cfg.trainer.eval_every == 0):
                     metrics.update(self.evaluate())
@@ -63,7 +64,7 @@ class Controller:
             sink.close()
             self.actors.publisher.close()
 
-    def train_step(self, step: int) -> dict:
+    def train_step(self, step: int) -> tuple[dict, list[dict]]:
         t_step = time.perf_counter()
         requests = self.sampler.next_batch(self.cfg.trainer.prompts_per_step)
         t = time.perf_counter()
@@ -89,7 +90,11 @@ class Controller:
         metrics.update(sync_stats)
         metrics.update({"time/step": time.perf_counter() - t_step, "time/rollout": t_rollout,
                         "time/reward": t_reward, "time/learner": t_learner, "time/sync": t_sync})
-        return metrics
+        group = range(self.cfg.rollout.group_size)  # the first prompt's candidates
+        samples = [{"step": step, "request_id": batch.requests[i].id, "text": batch.texts[i],
+                    "reward": float(credit.total_rewards[i]),
+                    **{name: float(out.scores[i]) for name, out in outputs.items()}} for i in group]
+        return metrics, samples
 
     # ---- phases ---------------------------------------------------------------------------
     def tokenized_prompt(self, request: AdRequest) -> list[int]:

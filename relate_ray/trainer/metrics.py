@@ -16,6 +16,7 @@ class MetricsSink:
         from torch.utils.tensorboard import SummaryWriter
 
         self.path = out_dir / "metrics.jsonl"
+        self.samples_path = out_dir / "samples.jsonl"
         self.writer = SummaryWriter(str(out_dir / "tensorboard"))
         self.bar = tqdm(total=total_steps, initial=start_step, desc="train", unit="step", dynamic_ncols=True)
 
@@ -30,6 +31,12 @@ class MetricsSink:
         if "reward/total" in metrics:
             self.bar.set_postfix(reward=f"{metrics['reward/total']:.3f}", step_s=f"{metrics['time/step']:.1f}")
             self.bar.update(1)
+
+    def log_samples(self, rows: list[dict]) -> None:
+        """A few responses per step with their rewards, to read what the policy writes."""
+        with open(self.samples_path, "a", encoding="utf-8") as handle:
+            for row in rows:
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
 
     def close(self) -> None:
         self.bar.close()

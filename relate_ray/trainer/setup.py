@@ -87,6 +87,7 @@ def reward_options(cfg, data: RunData, name: str) -> dict:
         options.setdefault("embedder", cfg.model.embedder)
     elif name == "diversity":
         options.setdefault("delta_d", cfg.reward.delta_d)
+        options.setdefault("group_size", cfg.rollout.group_size)
     elif name == "ctcvr":
         options.setdefault("model_dir", ctcvr_model_dir(cfg, data))
     elif name == "judge":
@@ -139,5 +140,8 @@ def build_actors(cfg, data: RunData, run_id: str) -> Actors:
     # Fail early and clearly if an actor cannot start (bad model folder, out of memory...).
     ray.get([w.ready.remote() for w in rollout + learners + [w for ws in handles.values() for w in ws]])
     pool = RewardPool(groups, cfg.reward_workers.timeout_s, cfg.reward_workers.retries, cfg.reward_workers.on_failure)
-    publisher = SharedMemoryPublisher(run_id, cfg.sync.dtype, cfg.sync.bucket_mb)
+    from relate_ray.rollout.vllm_engine import resolve_dtype
+
+    sync_dtype = resolve_dtype(cfg.model.dtype) if cfg.sync.dtype == "auto" else cfg.sync.dtype
+    publisher = SharedMemoryPublisher(run_id, sync_dtype, cfg.sync.bucket_mb)
     return Actors(rollout, learners, pool, publisher, handles)

@@ -102,11 +102,14 @@ class LearnerWorker:
             advantages = _pad_rows([shard["advantages"][i] for i in idx], width).to(self.device)
             with torch.no_grad():
                 ref_logp = self._logprobs(self.reference, packed).float()
-                if cfg["recompute_old_logprobs"]:
-                    old_logp = self._logprobs(self.engine.module, packed).float()
-                else:
-                    old_logp = _pad_rows([shard["rollout_logprobs"][i] for i in idx], width).to(self.device)
             logp = self._logprobs(self.engine, packed).float()
+            if cfg["recompute_old_logprobs"]:
+                # One update per step: pi_theta_old is the policy before this update, which is
+                # exactly what this forward pass computes, so its detached values are the
+                # recomputed old log-probs (no second forward needed).
+                old_logp = logp.detach()
+            else:
+                old_logp = _pad_rows([shard["rollout_logprobs"][i] for i in idx], width).to(self.device)
             loss, stats = grpo_loss(logp, old_logp, ref_logp, advantages, mask, clip_eps=cfg["clip_eps"],
                                     clip_eps_high=cfg["clip_eps_high"], beta=cfg["beta"], kl_kind=cfg["kl_kind"],
                                     agg=cfg["loss_agg"])
