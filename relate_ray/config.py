@@ -142,17 +142,10 @@ class SyncConfig:
 
 
 @dataclass
-class SmokeConfig:
-    # Held-out prompts the generation smoke run samples G candidates for.
-    prompts: int = 8
-
-
-@dataclass
 class RelateConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
-    smoke: SmokeConfig = field(default_factory=SmokeConfig)
     reward: RewardConfig = field(default_factory=RewardConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     learner: LearnerConfig = field(default_factory=LearnerConfig)
@@ -189,7 +182,6 @@ def validate_config(cfg) -> None:
     _check(cfg.rollout.kv_cache_gib >= 1, "rollout.kv_cache_gib", "must be at least 1", cfg.rollout.kv_cache_gib)
     _check(0 < cfg.rollout.gpu_memory_utilization <= 1, "rollout.gpu_memory_utilization",
            "must be in (0, 1]", cfg.rollout.gpu_memory_utilization)
-    _check(cfg.smoke.prompts >= 1, "smoke.prompts", "must be positive", cfg.smoke.prompts)
     _check(cfg.rollout.num_workers >= 1, "rollout.num_workers", "must be at least 1", cfg.rollout.num_workers)
     _check(cfg.trainer.steps >= 1, "trainer.steps", "must be at least 1", cfg.trainer.steps)
     _check(cfg.trainer.prompts_per_step >= 1, "trainer.prompts_per_step", "must be at least 1",
@@ -216,6 +208,9 @@ def validate_config(cfg) -> None:
     _check(cfg.reward_workers.on_failure in ("fail", "drop"), "reward_workers.on_failure", "must be fail or drop",
            cfg.reward_workers.on_failure)
     _check(cfg.sync.backend in ("shm", "nccl"), "sync.backend", "must be shm or nccl", cfg.sync.backend)
+    # The NCCL backend is planned for CUDA rollout engines; only its plan (dry_run) exists so far.
+    _check(cfg.sync.backend == "shm" or cfg.dry_run, "sync.backend",
+           "nccl is not implemented yet (use shm; dry_run=true still prints the plan)", cfg.sync.backend)
     _check(len(cfg.reward.components) > 0, "reward.components", "needs at least one component", dict(cfg.reward.components))
     from relate_ray.rewards.base import known_rewards
 

@@ -82,3 +82,18 @@ def test_diversity_remembers_previous_steps(tokenizer, good_row):
     fresh = [template, render_ad("Porto", "Tiles and trams."), render_ad("Madrid", "Tapas tours.")]
     out = reward(make_batch(tokenizer, [request] * 3, fresh))
     assert out.scores[0] < 0  # 3 of 5 sequences in the window carry it, though 1 of 3 in the batch
+
+
+def test_with_groups_a_phrase_must_recur_across_requests(tokenizer, good_row):
+    request = AdRequest.from_dict(good_row)
+    shared_fact = "Free 23 kg bag on every fare"
+    # Group 1: one request's 3 candidates share its fact. Groups 2-3 don't use it.
+    texts = [render_ad(f"Lisbon {i}", shared_fact) for i in range(3)] + [
+        render_ad("Porto", "Trams and tiles."), render_ad("Porto", "Port wine cellars."), render_ad("Porto", "River views."),
+        render_ad("Madrid", "Tapas tours."), render_ad("Madrid", "Old town walks."), render_ad("Madrid", "Prado art."),
+    ]
+    batch = make_batch(tokenizer, [request] * 9, texts)
+    grouped = build_reward("diversity", min_doc_freq=0.3, min_docs=2, group_size=3)(batch)
+    ungrouped = build_reward("diversity", min_doc_freq=0.3, min_docs=2, group_size=1)(batch)
+    assert (grouped.scores == 0).all()  # one request's shared fact is not a template
+    assert (ungrouped.scores[:3] < 0).all()

@@ -30,9 +30,10 @@ class RewardConfig:
     # alpha (eq. 7): weight of token-level credit against the sentence-level advantage.
     alpha: float = 1.0
     # lambda1 (eq. 5): penalty per token inside a risk-control (blacklist) violation.
-    lambda1: float = 1.0
-    # lambda2 (eq. 5): penalty per token inside a high-frequency n-gram.
-    lambda2: float = 0.5
+    lambda1: float = 0.5
+    # lambda2 (eq. 5): penalty per token inside a high-frequency n-gram. Smaller than lambda1: a
+    # template flags many tokens at once, and each flagged token's advantage moves by alpha * lambda2.
+    lambda2: float = 0.1
     # delta_d (eq. 4): sentence-level diversity penalty per high-frequency n-gram occurrence.
     delta_d: float = 0.05
 

@@ -48,11 +48,13 @@ class DiversityReward:
     The fixed 'Title:'/'Description:' keys are excluded: every well-formed answer must contain them.
     With group_size G > 1 a document is one prompt's G candidates together, so a phrase counts as a
     template when it recurs across different requests, not when one request's candidates share its
-    facts. Stateful: each call remembers the batch for the next `window_steps` calls.
+    facts. The default threshold (min_doc_freq 0.5 of those documents) keeps ordinary function-word
+    bigrams, which most requests' candidates contain somewhere, from counting as templates as soon as
+    the window holds a few steps. Stateful: each call remembers the batch for `window_steps` calls.
     """
 
     def __init__(self, delta_d: float = 0.05, n_min: int = 2, n_max: int = 10,
-                 min_doc_freq: float = 0.2, window_steps: int = 8, min_docs: int = 3,
+                 min_doc_freq: float = 0.5, window_steps: int = 8, min_docs: int = 3,
                  group_size: int = 1, max_penalty: float | None = None) -> None:
         self.delta_d, self.max_penalty, self.group_size = delta_d, max_penalty, group_size
         self.ngram_args = {"n_min": n_min, "n_max": n_max, "min_doc_freq": min_doc_freq, "min_docs": min_docs}

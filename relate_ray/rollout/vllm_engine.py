@@ -1,6 +1,6 @@
 """A vLLM engine for the policy, and sampling G candidates per prompt with their log-probs.
 
-Plain functions over `vllm.LLM`, so the Ray rollout actor and the smoke run share one code path.
+Plain functions over `vllm.LLM`, so the Ray rollout actor, the judge and tests share one code path.
 CPU notes (verified, see README): the engine core is a spawned subprocess, so scripts that build an
 engine need an `if __name__ == "__main__":` guard; the KV cache size comes from the env var
 VLLM_CPU_KVCACHE_SPACE (GiB); a per-request seed crashes the CPU sampler, so reproducibility comes

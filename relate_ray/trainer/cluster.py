@@ -53,8 +53,8 @@ def format_plan(cfg, plan: list[ActorPlan]) -> str:
              f"sync backend {cfg.sync.backend}"]
     lines += [f"  {a.name:<22} {a.role:<34} cpu={a.cpus:g} gpu={a.gpus:g}" for a in plan]
     if gpus:
-        lines.append("  placement: one placement group, bundles {CPU: 1, GPU: g} per actor, strategy PACK "
-                     "(fractional GPUs colocate rollout and learner on the same devices)")
+        lines.append("  placement: Ray places each actor by its fractional GPU request, so rollout engines, "
+                     "learner ranks and judges with fractions < 1 share devices (colocation)")
     return "\n".join(lines)
 
 

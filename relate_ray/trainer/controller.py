@@ -158,8 +158,10 @@ class Controller:
         manifest = ray.get(self.actors.learners[0].publish_weights.remote(publisher, self.version))
         loaded = ray.get([w.load_weights.remote(manifest) for w in self.actors.rollout])
         publisher.release(self.version)
+        # The engine's own parameter sum: proof in the log that new weights arrived every step.
+        checksum = ray.get(self.actors.rollout[0].checksum.remote())
         return {"sync/version": self.version, "sync/tensors": int(loaded[0]), "sync/buckets": len(manifest.buckets),
-                "sync/megabytes": manifest.num_bytes / 2**20}
+                "sync/megabytes": manifest.num_bytes / 2**20, "sync/rollout_checksum": checksum}
 
     def evaluate(self) -> dict:
         return evaluate(self.cfg, self.actors, self.data, self.tokenized_prompt)

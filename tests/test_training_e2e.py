@@ -1,0 +1,99 @@
+"""The main job end to end with real actors (Ray, vLLM, DeepSpeed), at tiny sizes (slow).
+
+One tiny run serves several tests: two steps with checkpoints, then a resume to step 3; a sweep of
+two presets runs with two DeepSpeed ranks (gloo) so M=2 is covered too.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+TINY = ["trainer.prompts_per_step=2", "rollout.group_size=2", "rollout.max_new_tokens=16",
+        "learner.micro_batch_size=2", "trainer.eval_every=0", "trainer.eval_prompts=2",
+        "trainer.checkpoint_every=1", "data.n_requests=40", "data.n_impressions=400", "cluster.include_dashboard=false"]
+STEP_KEYS = {"step", "batch/samples", "reward/total", "loss", "kl", "clip_frac", "response_length",
+             "time/step", "time/rollout", "time/reward", "time/learner", "time/sync", "advantage/mean"}
+
+
+def launch(*overrides, timeout=900):
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.run([sys.executable, "-m", "relate_ray.launch", *overrides], capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("run")
+    result = launch("reward=model1", "trainer.steps=2", *TINY, f"hydra.run.dir={run_dir}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return run_dir
+
+
+def test_two_steps_write_metrics_for_every_step(tiny_run):
+    rows = read_metrics(tiny_run)
+    assert [r["step"] for r in rows] == [1, 2]
+    for row in rows:
+        assert STEP_KEYS <= set(row), STEP_KEYS - set(row)
+        assert row["batch/samples"] == 4
+        assert {"reward/length", "reward/format"} <= set(row)
+        assert row["time/step"] >= row["time/rollout"] + row["time/learner"]
+    assert list((tiny_run / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_weights_reach_the_rollout_engine_every_step(tiny_run):
+    rows = read_metrics(tiny_run)
+    assert [r["sync/version"] for r in rows] == [1, 2]
+    assert rows[0]["sync/tensors"] > 100 and rows[0]["sync/buckets"] < 10  # bucketed, not per parameter
+    assert rows[0]["sync/rollout_checksum"] != rows[1]["sync/rollout_checksum"]
+
+
+def test_checkpoint_is_a_loadable_hugging_face_model(tiny_run):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder = tiny_run / "checkpoints" / "step_2"
+    assert (folder / "trainer_state.json").exists() and (folder / "deepspeed").is_dir()
+    model = AutoModelForCausalLM.from_pretrained(folder)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    with torch.no_grad():
+        logits = model(**tokenizer("Title: Lisbon flights", return_tensors="pt")).logits
+    assert torch.isfinite(logits).all()
+
+
+def test_resume_continues_from_the_last_checkpoint(tiny_run):
+    result = launch("reward=model1", "trainer.steps=3", "resume=true", *TINY, f"hydra.run.dir={tiny_run}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = read_metrics(tiny_run)
+    assert [r["step"] for r in rows] == [1, 2, 3]
+    assert rows[2]["sync/version"] == 4  # the resume sync (3), then step 3's own (4)
+    state = json.loads((tiny_run / "checkpoints" / "step_3" / "trainer_state.json").read_text())
+    assert state["step"] == 3 and state["sampler"]["position"] == 6  # 3 steps x 2 prompts, in order
+
+
+def test_bad_override_fails_fast_with_one_line_naming_the_key(tmp_path):
+    result = launch("trainer.stepz=3", f"hydra.run.dir={tmp_path}", timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "trainer.stepz" in result.stderr
+    result = launch("learner.clip_eps=1.5", f"hydra.run.dir={tmp_path}", timeout=120)
+    assert result.returncode == 2 and result.stderr.strip() == "error: learner.clip_eps: must be in (0, 1), got 1.5"
+    assert not (tmp_path / "metrics.jsonl").exists()
+
+
+def test_sweep_of_two_presets_with_two_learner_ranks(tmp_path):
+    result = launch("-m", "reward=model1,model2", "trainer.steps=1", "learner.num_ranks=2", *TINY,
+                    f"hydra.sweep.dir={tmp_path}", timeout=1500)
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = sorted(p for p in tmp_path.iterdir() if (p / "metrics.jsonl").exists())
+    assert len(runs) == 2
+    first, second = (read_metrics(run)[0] for run in runs)
+    assert "reward/ctcvr" not in first and "reward/ctcvr" in second
