@@ -34,7 +34,8 @@ def read_metrics(run_dir: Path) -> list[dict]:
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("run")
-    result = launch("reward=model1", "trainer.steps=2", *TINY, f"hydra.run.dir={run_dir}")
+    # model2: the CTCVR score is graded, so a 2-sample group has a nonzero advantage and the weights move.
+    result = launch("reward=model2", "trainer.steps=2", *TINY, f"hydra.run.dir={run_dir}")
     assert result.returncode == 0, result.stderr[-3000:]
     return run_dir
 
@@ -71,7 +72,7 @@ def test_checkpoint_is_a_loadable_hugging_face_model(tiny_run):
 
 
 def test_resume_continues_from_the_last_checkpoint(tiny_run):
-    result = launch("reward=model1", "trainer.steps=3", "resume=true", *TINY, f"hydra.run.dir={tiny_run}")
+    result = launch("reward=model2", "trainer.steps=3", "resume=true", *TINY, f"hydra.run.dir={tiny_run}")
     assert result.returncode == 0, result.stderr[-3000:]
     rows = read_metrics(tiny_run)
     assert [r["step"] for r in rows] == [1, 2, 3]

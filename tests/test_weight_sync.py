@@ -38,7 +38,7 @@ def test_rollout_engine_samples_with_the_learners_new_weights(ray_local, policy_
     ray.get([rollout.ready.remote(), learner.ready.remote()])
 
     before = np.array(ray.get(rollout.prompt_logprobs.remote(prompt, response)))
-    learner_before = np.array(ray.get(learner.reference_logprobs_of.remote(prompt, response)))
+    learner_before = np.array(ray.get(learner.logprobs_of.remote(prompt, response)))
     assert np.allclose(before, learner_before, atol=2e-2)  # same initial weights on both sides
 
     # A large positive advantage on this response: one step makes it clearly more likely.
@@ -51,6 +51,6 @@ def test_rollout_engine_samples_with_the_learners_new_weights(ray_local, policy_
     assert ray.get(rollout.load_weights.remote(manifest)) == manifest.num_tensors
 
     after = np.array(ray.get(rollout.prompt_logprobs.remote(prompt, response)))
-    learner_after = np.array(ray.get(learner.reference_logprobs_of.remote(prompt, response)))
+    learner_after = np.array(ray.get(learner.logprobs_of.remote(prompt, response)))
     assert after.sum() > before.sum() + 0.5
     assert np.allclose(after, learner_after, atol=2e-2)

@@ -20,6 +20,25 @@ def _iter_bucket_tensors(paths: list[str]) -> Iterator:
                 yield name, handle.get_tensor(name)
 
 
+def _refresh_tied_lm_head(model) -> None:
+    """Re-derive a tied output head from the freshly loaded input embedding.
+
+    With tie_word_embeddings the checkpoint has no lm_head tensor, so the in-place reload sees the
+    head as "not loaded" and puts its old kernel tensors back (vLLM 0.32, CPU): sampling would then
+    use stale output logits. Copy the embedding in and re-run the head's post-load processing.
+    """
+    config = getattr(model, "config", None)
+    lm_head = getattr(model, "lm_head", None)
+    embed = getattr(getattr(model, "model", None), "embed_tokens", None)
+    if not getattr(config, "tie_word_embeddings", False) or lm_head is None or embed is None:
+        return
+    if lm_head.weight is not embed.weight and lm_head.weight.shape == embed.weight.shape:
+        lm_head.weight.data.copy_(embed.weight.data)
+    method = getattr(lm_head, "quant_method", None)
+    if method is not None and hasattr(method, "process_weights_after_loading"):
+        method.process_weights_after_loading(lm_head)
+
+
 class WeightLoaderExtension:
     def relate_load_weights(self, paths: list[str]) -> int:
         """Load every tensor of the given safetensors buckets into the running model, in place.
@@ -36,6 +55,7 @@ class WeightLoaderExtension:
                 yield item
 
         self.model_runner.reload_weights(weights_iterator=counted())
+        _refresh_tied_lm_head(self.model_runner.model)
         return count
 
     def relate_checksum(self) -> float:

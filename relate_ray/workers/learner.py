@@ -130,8 +130,8 @@ class LearnerWorker:
     def release_weights(self, publisher, version: int) -> None:
         publisher.release(version)
 
-    def reference_logprobs_of(self, prompt_ids: list[int], response_ids: list[int], use_policy: bool = True) -> list[float]:
-        """Log-probs of a response under the current policy (for sync checks)."""
+    def logprobs_of(self, prompt_ids: list[int], response_ids: list[int], use_policy: bool = True) -> list[float]:
+        """Log-probs of a response under the current policy (or the reference), for sync checks."""
         packed = pack_sequences([prompt_ids], [response_ids], self.cfg["pad_id"])
         with torch.no_grad():
             model = self.engine.module if use_policy else self.reference
