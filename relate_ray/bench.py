@@ -1,6 +1,7 @@
 """`python -m relate_ray.bench WHAT`: speed figures for the README and issue notes.
 
     python -m relate_ray.bench ngram [--responses 512 --tokens 64 --repeat 5]
+    python -m relate_ray.bench rollout [--dtype float32|bfloat16|auto --prompts 4 --n 5 --tokens 48]
 
 Benchmarks run here, never in timed tests (shared machines are noisy). Each prints the median of
 `--repeat` runs.
@@ -36,6 +37,23 @@ def bench_ngram(args: argparse.Namespace) -> dict:
             "detect_s": round(statistics.median(detect), 4), "flag_s": round(statistics.median(flag), 4)}
 
 
+def bench_rollout(args: argparse.Namespace) -> dict:
+    """vLLM sampling throughput of the bundled policy (engine start-up excluded; first batch warms up)."""
+    from relate_ray.assets import DEFAULT_POLICY, resolve_model
+    from relate_ray.rollout.vllm_engine import build_llm, resolve_dtype, sample
+
+    llm = build_llm(resolve_model(DEFAULT_POLICY), dtype=args.dtype, max_model_len=1024)
+    prompt = "<|im_start|>user\nWrite a short ad for cheap flights to Lisbon.<|im_end|>\n<|im_start|>assistant\n"
+    rates = []
+    for _ in range(args.repeat + 1):
+        t0 = time.perf_counter()
+        groups = sample(llm, [prompt] * args.prompts, n=args.n, temperature=0.7, max_tokens=args.tokens)
+        tokens = sum(len(c.token_ids) for group in groups for c in group)
+        rates.append(tokens / (time.perf_counter() - t0))
+    return {"dtype": resolve_dtype(args.dtype), "sequences": args.prompts * args.n,
+            "tokens_per_s": round(statistics.median(rates[1:]), 1)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m relate_ray.bench", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="what", required=True)
@@ -44,11 +62,18 @@ def main(argv: list[str] | None = None) -> int:
     ngram.add_argument("--tokens", type=int, default=64)
     ngram.add_argument("--repeat", type=int, default=5)
     ngram.set_defaults(func=bench_ngram)
+    rollout = sub.add_parser("rollout", help="vLLM sampling throughput of the bundled policy")
+    rollout.add_argument("--dtype", default="auto")
+    rollout.add_argument("--prompts", type=int, default=4)
+    rollout.add_argument("--n", type=int, default=5)
+    rollout.add_argument("--tokens", type=int, default=48)
+    rollout.add_argument("--repeat", type=int, default=2)
+    rollout.set_defaults(func=bench_rollout)
     args = parser.parse_args(argv)
     result = args.func(args)
     sys.stdout.write(" ".join(f"{k}={v}" for k, v in result.items()) + "\n")
     return 0
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # vLLM spawns its engine process: the guard is required
     sys.exit(main())

@@ -16,7 +16,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from relate_ray.assets import cache_dir
-from relate_ray.data.writers import write_jsonl, write_requests
+from relate_ray.data.writers import write_requests
 from relate_ray.fsutil import atomic_dir
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ def ensure_embedded_data(
 
 def _generate(out: EmbeddedData, lang: str, n_requests: int, n_impressions: int, seed: int) -> None:
     from relate_ray.data.synth import generate_requests
-    from relate_ray.sim.history import impression_logs
+    from relate_ray.sim.history import impression_logs, write_impression_logs
 
     log.info("generating embedded data: %d %s requests, %d impressions (seed %d)", n_requests, lang,
              n_impressions, seed)
@@ -87,4 +87,4 @@ def _generate(out: EmbeddedData, lang: str, n_requests: int, n_impressions: int,
     for split, rows in splits.items():
         write_requests(getattr(out, split), rows)
     # Impressions come from training requests only, so held-out prompts stay unseen by the CTCVR model.
-    write_jsonl(out.impressions, impression_logs(splits["train"], n_impressions, seed))
+    write_impression_logs(out.impressions, impression_logs(splits["train"], n_impressions, seed))

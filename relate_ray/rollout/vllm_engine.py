@@ -32,7 +32,7 @@ def resolve_dtype(dtype: str) -> str:
     """'auto' -> bfloat16 on CUDA and on CPUs with native bf16 (AVX-512 BF16 or AMX), else float32.
 
     On an AVX2-only CPU bf16 matmuls are emulated: measured here, SmolLM2-135M sampled 37 tok/s in
-    bf16 and 110 tok/s in float32 (python -m relate_ray.bench rollout).
+    bf16 and 110 tok/s in float32; `python -m relate_ray.bench rollout --dtype ...` measures it.
     """
     if dtype != "auto":
         return dtype

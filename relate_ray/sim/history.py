@@ -12,7 +12,6 @@ and the impressions are drawn from one seeded numpy Generator.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import random
 from collections.abc import Iterable, Sequence
@@ -144,12 +143,7 @@ def impression_logs(
 
 
 def write_impression_logs(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
-    """Write rows as JSONL (UTF-8, Chinese kept readable); returns the number of rows written."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    n = 0
-    with path.open("w", encoding="utf-8") as out:
-        for row in rows:
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")
-            n += 1
-    return n
+    """Write rows as JSONL (UTF-8, Chinese kept readable, atomic); returns the number of rows written."""
+    from relate_ray.data.writers import write_jsonl
+
+    return write_jsonl(path, rows)
