@@ -54,7 +54,8 @@ class RolloutConfig:
     # Sampling temperature and nucleus top_p of the rollout (0.9: the 135M default model rambles at 1.0).
     temperature: float = 0.9
     top_p: float = 1.0
-    max_new_tokens: int = 64
+    # Response budget in tokens: a Title + Description ad is about 35; longer is rambling.
+    max_new_tokens: int = 48
     # Longest prompt + response the engine accepts (tokens).
     max_model_len: int = 1024
     # CPU build only: KV cache size in GiB (VLLM_CPU_KVCACHE_SPACE).
@@ -99,6 +100,9 @@ class LearnerConfig:
     loss_agg: str = "token-mean"
     # Recompute pi_theta_old log-probs on the learner (true) or use the rollout engine's (false).
     recompute_old_logprobs: bool = True
+    # Run each distinct prompt once and its G responses on the shared KV cache (same numbers, about
+    # half the compute); off: one padded forward of every prompt + response.
+    share_prompt_prefix: bool = True
     gradient_checkpointing: bool = False
     # torch threads per rank (0: all cores / ranks).
     threads: int = 0

@@ -31,16 +31,20 @@ log = logging.getLogger(__name__)
 def _pad(rows: list[np.ndarray | list[float]], width: int) -> torch.Tensor:
     out = torch.zeros(len(rows), width)
     for i, row in enumerate(rows):
-        out[i, : len(row)] = torch.as_tensor(np.asarray(row, dtype=np.float32))
+        out[i, : len(row)] = torch.tensor(np.asarray(row, dtype=np.float32))
     return out
 
 
 class Controller:
     def __init__(self, cfg, out_dir: Path) -> None:
         self.cfg, self.out_dir = cfg, out_dir
+        t = time.perf_counter()
         self.data = load_run_data(cfg)
+        log.info("data and policy ready in %.1f s", time.perf_counter() - t)
         self.specs = component_specs(cfg.reward)
+        t = time.perf_counter()
         self.actors: Actors = build_actors(cfg, self.data, run_id=out_dir.name)
+        log.info("actors ready in %.1f s", time.perf_counter() - t)
         self.sampler = PromptSampler(self.data.train, cfg.seed)
         self.version = 0
         self._prompt_ids: dict[str, list[int]] = {}
@@ -56,10 +60,14 @@ class Controller:
                 sink.log_samples(samples)
                 last = step == cfg.trainer.steps
                 if last or (cfg.trainer.eval_every and step % cfg.trainer.eval_every == 0):
+                    t = time.perf_counter()
                     metrics.update(self.evaluate())
+                    metrics["time/eval"] = time.perf_counter() - t
                 sink.log(metrics)
                 if last or (cfg.trainer.checkpoint_every and step % cfg.trainer.checkpoint_every == 0):
+                    t = time.perf_counter()
                     self.checkpoint(step)
+                    log.info("checkpoint step_%d written in %.1f s", step, time.perf_counter() - t)
         finally:
             sink.close()
             self.actors.publisher.close()

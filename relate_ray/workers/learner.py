@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 import math
 import os
+import time
 from pathlib import Path
 
 import ray
 import torch
 
-from relate_ray.algo.logprobs import pack_sequences, response_logprobs
 from relate_ray.algo.loss import grpo_loss
+from relate_ray.workers.learner_forward import full_logprobs, shared_prefix_logprobs
 
 log = logging.getLogger(__name__)
 _DTYPES = {"bfloat16": torch.bfloat16, "float32": torch.float32}
@@ -72,11 +73,13 @@ class LearnerWorker:
     def ready(self) -> dict:
         return {"rank": self.rank, "pid": os.getpid(), "accumulation": self.accumulation}
 
-    def _logprobs(self, model, packed) -> torch.Tensor:
-        logits = model(input_ids=packed.input_ids.to(self.device),
-                       attention_mask=packed.attention_mask.to(self.device)).logits
-        return response_logprobs(logits, packed.input_ids.to(self.device), packed.response_index.to(self.device),
-                                 packed.response_mask.to(self.device))
+    def _logprobs(self, model, prompts: list[list[int]], responses: list[list[int]],
+                  trained: bool = False) -> torch.Tensor:
+        """[n, T] response log-probs. Gradient checkpointing turns the KV cache off, so the trained
+        policy then takes the full forward; the reference always shares prompt passes."""
+        share = self.cfg.get("share_prompt_prefix", True) and not (trained and self.cfg.get("gradient_checkpointing"))
+        forward = shared_prefix_logprobs if share else full_logprobs
+        return forward(model, prompts, responses, self.cfg["pad_id"], self.device)
 
     def train_step(self, shard: dict) -> dict:
         """One optimizer step over this rank's samples.
@@ -93,16 +96,19 @@ class LearnerWorker:
             raise ValueError(f"rank {self.rank}: {n} samples make {len(chunks)} micro-batches, "
                              f"expected {self.accumulation}")
         totals = {"loss": 0.0, "kl": 0.0, "clip_frac": 0.0, "ratio": 0.0}
+        timing = {"reference": 0.0, "forward": 0.0, "backward": 0.0, "optimizer": 0.0}
         self.engine.train()
         for idx in chunks:
-            packed = pack_sequences([shard["prompt_ids"][i] for i in idx], [shard["response_ids"][i] for i in idx],
-                                    cfg["pad_id"])
-            width = packed.response_mask.shape[1]
-            mask = packed.response_mask.to(self.device)
+            prompts = [shard["prompt_ids"][i] for i in idx]
+            responses = [shard["response_ids"][i] for i in idx]
+            width = max(len(r) for r in responses)
+            mask = _pad_rows([[1.0] * len(r) for r in responses], width).to(self.device)
             advantages = _pad_rows([shard["advantages"][i] for i in idx], width).to(self.device)
+            t = time.perf_counter()
             with torch.no_grad():
-                ref_logp = self._logprobs(self.reference, packed).float()
-            logp = self._logprobs(self.engine, packed).float()
+                ref_logp = self._logprobs(self.reference, prompts, responses).float()
+            t, timing["reference"] = time.perf_counter(), timing["reference"] + time.perf_counter() - t
+            logp = self._logprobs(self.engine, prompts, responses, trained=True).float()
             if cfg["recompute_old_logprobs"]:
                 # One update per step: pi_theta_old is the policy before this update, which is
                 # exactly what this forward pass computes, so its detached values are the
@@ -113,14 +119,18 @@ class LearnerWorker:
             loss, stats = grpo_loss(logp, old_logp, ref_logp, advantages, mask, clip_eps=cfg["clip_eps"],
                                     clip_eps_high=cfg["clip_eps_high"], beta=cfg["beta"], kl_kind=cfg["kl_kind"],
                                     agg=cfg["loss_agg"])
+            t, timing["forward"] = time.perf_counter(), timing["forward"] + time.perf_counter() - t
             self.engine.backward(loss)
-            self.engine.step()
+            t, timing["backward"] = time.perf_counter(), timing["backward"] + time.perf_counter() - t
+            self.engine.step()  # the optimizer steps on the last micro-batch only
+            timing["optimizer"] += time.perf_counter() - t
             totals["loss"] += loss.item()
             for key in ("kl", "clip_frac", "ratio"):
                 totals[key] += stats[key]
         result = {k: v / len(chunks) for k, v in totals.items()}
         norm = self.engine.get_global_grad_norm()
         result["grad_norm"] = float(norm) if norm is not None else float("nan")
+        result.update({f"time/learner_{key}": value for key, value in timing.items()})
         return result
 
     def publish_weights(self, publisher, version: int):
@@ -132,10 +142,9 @@ class LearnerWorker:
 
     def logprobs_of(self, prompt_ids: list[int], response_ids: list[int], use_policy: bool = True) -> list[float]:
         """Log-probs of a response under the current policy (or the reference), for sync checks."""
-        packed = pack_sequences([prompt_ids], [response_ids], self.cfg["pad_id"])
         with torch.no_grad():
             model = self.engine.module if use_policy else self.reference
-            return self._logprobs(model, packed)[0].float().tolist()
+            return self._logprobs(model, [prompt_ids], [response_ids])[0].float().tolist()
 
     def save_checkpoint(self, folder: str, tokenizer_path: str, client_state: dict) -> None:
         """All ranks: DeepSpeed state (optimizer, engine) under folder/deepspeed; rank 0 also writes

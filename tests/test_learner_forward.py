@@ -1,0 +1,52 @@
+"""The shared-prompt forward gives the full forward's log-probs and gradients (tiny random Llama)."""
+
+import pytest
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM
+
+from relate_ray.workers.learner_forward import full_logprobs, shared_prefix_logprobs
+
+
+@pytest.fixture(scope="module")
+def tiny_llama():
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=97, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
+                         tie_word_embeddings=True)
+    return LlamaForCausalLM(config).float()
+
+
+def _batch():
+    # Two prompts of different lengths, interleaved rows, responses of different lengths (padding).
+    p1, p2 = [5, 9, 14, 3, 22, 7], [40, 41, 42]
+    prompts = [p1, p2, p1, p2, p1]
+    responses = [[11, 12, 13, 14], [50], [60, 61], [70, 71, 72, 73, 74], [80, 81, 82]]
+    return prompts, responses
+
+
+def _grads(model):
+    return torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
+
+
+def test_shared_prefix_matches_full_forward_values_and_grads(tiny_llama):
+    prompts, responses = _batch()
+    tiny_llama.zero_grad()
+    full = full_logprobs(tiny_llama, prompts, responses, pad_id=0)
+    (full * torch.arange(1.0, 6.0)[:, None]).sum().backward()
+    full_grads = _grads(tiny_llama)
+    tiny_llama.zero_grad()
+    shared = shared_prefix_logprobs(tiny_llama, prompts, responses, pad_id=0)
+    (shared * torch.arange(1.0, 6.0)[:, None]).sum().backward()
+    assert shared.shape == (5, 5)
+    assert torch.allclose(shared, full, atol=1e-5)
+    assert torch.allclose(_grads(tiny_llama), full_grads, atol=1e-5)
+    # Padding positions are exactly zero and real tokens have finite negative log-probs.
+    assert shared[1, 1:].abs().sum() == 0
+    assert (shared[3] < 0).all()
+
+
+def test_shared_prefix_keeps_row_order_for_a_single_row(tiny_llama):
+    with torch.no_grad():
+        one = shared_prefix_logprobs(tiny_llama, [[1, 2, 3]], [[4, 5]], pad_id=0)
+        full = full_logprobs(tiny_llama, [[1, 2, 3]], [[4, 5]], pad_id=0)
+    assert torch.allclose(one, full, atol=1e-5)
