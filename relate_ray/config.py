@@ -138,11 +138,14 @@ class ClusterConfig:
 
 @dataclass
 class SyncConfig:
-    # shm (CPU: shared-memory buckets) | nccl (GPU clusters: a broadcast group).
+    # shm (one machine: shared-memory buckets) | gloo (CPU broadcast group, works across machines) |
+    # nccl (GPU clusters: the same broadcast over NCCL).
     backend: str = "shm"
     # dtype the rollout engines receive: auto (= the engines' dtype, see model.dtype) | bfloat16 | float32.
     dtype: str = "auto"
     bucket_mb: int = 256
+    # gloo / nccl: how long joining the group or one broadcast may take before the run fails.
+    timeout_s: float = 300.0
 
 
 @dataclass
@@ -211,10 +214,13 @@ def validate_config(cfg) -> None:
     _check(cfg.reward_workers.retries >= 0, "reward_workers.retries", "must be >= 0", cfg.reward_workers.retries)
     _check(cfg.reward_workers.on_failure in ("fail", "drop"), "reward_workers.on_failure", "must be fail or drop",
            cfg.reward_workers.on_failure)
-    _check(cfg.sync.backend in ("shm", "nccl"), "sync.backend", "must be shm or nccl", cfg.sync.backend)
-    # The NCCL backend is planned for CUDA rollout engines; only its plan (dry_run) exists so far.
-    _check(cfg.sync.backend == "shm" or cfg.dry_run, "sync.backend",
-           "nccl is not implemented yet (use shm; dry_run=true still prints the plan)", cfg.sync.backend)
+    _check(cfg.sync.backend in ("shm", "gloo", "nccl"), "sync.backend", "must be shm, gloo or nccl", cfg.sync.backend)
+    _check(cfg.sync.backend != "nccl" or cfg.dry_run or (cfg.cluster.gpus_per_rollout_worker > 0
+                                                         and cfg.cluster.gpus_per_learner_rank > 0),
+           "sync.backend", "nccl needs GPU rollout workers and learner ranks (cluster.gpus_per_rollout_worker, "
+           "cluster.gpus_per_learner_rank); on CPU use shm or gloo", cfg.sync.backend)
+    _check(cfg.sync.bucket_mb >= 1, "sync.bucket_mb", "must be at least 1", cfg.sync.bucket_mb)
+    _check(cfg.sync.timeout_s > 0, "sync.timeout_s", "must be positive", cfg.sync.timeout_s)
     _check(len(cfg.reward.components) > 0, "reward.components", "needs at least one component", dict(cfg.reward.components))
     from relate_ray.rewards.base import known_rewards
 

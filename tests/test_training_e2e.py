@@ -1,7 +1,8 @@
 """The main job end to end with real actors (Ray, vLLM, DeepSpeed), at tiny sizes (slow).
 
 One tiny run serves several tests: two steps with checkpoints, then a resume to step 3; a sweep of
-two presets runs with two DeepSpeed ranks (gloo) so M=2 is covered too.
+two presets runs with two DeepSpeed ranks (gloo) and the gloo broadcast weight sync, so M=2 and the
+collective sync path through the controller are covered too.
 """
 
 import json
@@ -90,11 +91,12 @@ def test_bad_override_fails_fast_with_one_line_naming_the_key(tmp_path):
     assert not (tmp_path / "metrics.jsonl").exists()
 
 
-def test_sweep_of_two_presets_with_two_learner_ranks(tmp_path):
-    result = launch("-m", "reward=model1,model2", "trainer.steps=1", "learner.num_ranks=2", *TINY,
+def test_sweep_of_two_presets_with_two_learner_ranks_and_broadcast_sync(tmp_path):
+    result = launch("-m", "reward=model1,model2", "trainer.steps=1", "learner.num_ranks=2", "sync.backend=gloo", *TINY,
                     f"hydra.sweep.dir={tmp_path}", timeout=1500)
     assert result.returncode == 0, result.stderr[-3000:]
     runs = sorted(p for p in tmp_path.iterdir() if (p / "metrics.jsonl").exists())
     assert len(runs) == 2
     first, second = (read_metrics(run)[0] for run in runs)
     assert "reward/ctcvr" not in first and "reward/ctcvr" in second
+    assert first["sync/tensors"] > 100 and first["sync/version"] == 1

@@ -5,13 +5,15 @@
     publisher.publish(named_tensors, version) ──►  manifest (small: paths / group info)
           │  bucketed: ~bucket_mb per bucket            │
           │                                             ▼
-          └── tensors via the backend's medium ──►  engine.collective_rpc("relate_load_weights",
-              (CPU: shared-memory files;              manifest)   # ONE call per sync, all buckets
-               GPU: an NCCL broadcast group)                 └─► model_runner.reload_weights(...)
+          └── tensors via the backend's medium ──►  engine.collective_rpc("relate_load_weights" |
+              (shm: shared-memory files;              "relate_receive_weights")  # ONE call per sync
+               gloo / nccl: a broadcast group)               └─► model_runner.reload_weights(...)
     publisher.release(version)   # after every worker confirmed
 
 Never one RPC per parameter (OpenRLHF issue 533): a sync costs one RPC per rollout worker, and the
-tensors travel through the backend's medium in a few large buckets.
+tensors travel through the backend's medium in a few large buckets. `shm` (sync/shm.py) finishes
+publishing before the engines read; the collective backends (sync/broadcast.py) stream, so
+publisher and receivers run at the same time (`streams = True`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class WeightPublisher(ABC):
     """Learner side of a backend."""
 
     name: str
+    streams: bool = False  # True: receivers must be receiving while publish() runs
 
     @abstractmethod
     def publish(self, named_tensors: Iterable[tuple[str, torch.Tensor]], version: int) -> WeightManifest:
@@ -46,3 +49,6 @@ class WeightPublisher(ABC):
     @abstractmethod
     def release(self, version: int) -> None:
         """Free what `publish` allocated for `version` (all loaders are done with it)."""
+
+    def close(self) -> None:
+        """Free everything at the end of the run."""

@@ -40,8 +40,8 @@ def _refresh_tied_lm_head(model) -> None:
 
 
 class WeightLoaderExtension:
-    def relate_load_weights(self, paths: list[str]) -> int:
-        """Load every tensor of the given safetensors buckets into the running model, in place.
+    def _relate_reload(self, tensors: Iterator) -> int:
+        """Load (name, tensor) pairs into the running model in place; returns how many.
 
         reload_weights (not model.load_weights): the CPU backend repacks linear weights after the
         first load, and only the model runner's reload path maps fresh HF-layout tensors onto them.
@@ -50,13 +50,38 @@ class WeightLoaderExtension:
 
         def counted() -> Iterator:
             nonlocal count
-            for item in _iter_bucket_tensors(paths):
+            for item in tensors:
                 count += 1
                 yield item
 
         self.model_runner.reload_weights(weights_iterator=counted())
+        # A streamed source must be read to its end, or the sender would wait on us forever.
+        for _ in tensors:
+            count += 1
         _refresh_tied_lm_head(self.model_runner.model)
         return count
+
+    def relate_load_weights(self, paths: list[str]) -> int:
+        """Load every tensor of the given safetensors buckets (shm backend)."""
+        return self._relate_reload(_iter_bucket_tensors(paths))
+
+    def relate_join_weight_group(self, backend: str, host: str, port: int, rank_offset: int, world_size: int,
+                                 timeout_s: float) -> int:
+        """Join the learner's broadcast group (relate_ray.sync.broadcast) as rank offset + this worker's
+        rank in its engine; blocks until every member has joined. Returns the group rank."""
+        from relate_ray.sync.broadcast import open_group
+
+        rank = rank_offset + int(getattr(self, "rank", 0))
+        self.relate_weight_group = open_group(backend, host, port, rank, world_size, timeout_s)
+        return rank
+
+    def relate_receive_weights(self, layout: dict) -> int:
+        """Receive one broadcast version bucket by bucket and load it in place (gloo / nccl backends).
+        layout: BucketLayout.to_wire()."""
+        from relate_ray.sync.broadcast import BucketLayout, receive_buckets
+
+        device = next(self.model_runner.model.parameters()).device
+        return self._relate_reload(receive_buckets(self.relate_weight_group, BucketLayout.from_wire(layout), device))
 
     def relate_checksum(self) -> float:
         """Sum of all parameters (float64): changes whenever loaded weights change."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 from dataclasses import dataclass
 
 import ray
@@ -69,9 +68,3 @@ def start_ray(cfg, plan: list[ActorPlan]) -> None:
         context = ray.init(address=cfg.cluster.address, namespace=NAMESPACE, log_to_driver=False)
     if context.dashboard_url:
         log.info("Ray dashboard: http://%s (actors in namespace %s)", context.dashboard_url, NAMESPACE)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]

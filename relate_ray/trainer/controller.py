@@ -70,7 +70,7 @@ class Controller:
                     log.info("checkpoint step_%d written in %.1f s", step, time.perf_counter() - t)
         finally:
             sink.close()
-            self.actors.publisher.close()
+            self.actors.weights.close()
 
     def train_step(self, step: int) -> tuple[dict, list[dict]]:
         t_step = time.perf_counter()
@@ -160,16 +160,9 @@ class Controller:
         return {key: float(np.mean([s[key] for s in stats])) for key in stats[0]}
 
     def sync(self) -> dict:
-        """Publish the learner's weights once, load them into every rollout worker (one RPC each)."""
+        """Move the learner's new weights into every rollout engine (a few RPCs, bucketed tensors)."""
         self.version += 1
-        publisher = self.actors.publisher
-        manifest = ray.get(self.actors.learners[0].publish_weights.remote(publisher, self.version))
-        loaded = ray.get([w.load_weights.remote(manifest) for w in self.actors.rollout])
-        publisher.release(self.version)
-        # The engine's own parameter sum: proof in the log that new weights arrived every step.
-        checksum = ray.get(self.actors.rollout[0].checksum.remote())
-        return {"sync/version": self.version, "sync/tensors": int(loaded[0]), "sync/buckets": len(manifest.buckets),
-                "sync/megabytes": manifest.num_bytes / 2**20, "sync/rollout_checksum": checksum}
+        return self.actors.weights.sync(self.version)
 
     def evaluate(self) -> dict:
         return evaluate(self.cfg, self.actors, self.data, self.tokenized_prompt)

@@ -14,9 +14,10 @@ from relate_ray.config import ConfigError
 from relate_ray.data.embedded import ensure_embedded_data
 from relate_ray.data.loading import load_requests
 from relate_ray.data.schema import AdRequest
-from relate_ray.sync.shm import SharedMemoryPublisher
-from relate_ray.trainer.cluster import GROUP_OF, free_port, resource_plan, start_ray
+from relate_ray.sync.broadcast import free_port
+from relate_ray.trainer.cluster import GROUP_OF, resource_plan, start_ray
 from relate_ray.trainer.reward_pool import RewardGroup, RewardPool
+from relate_ray.trainer.weight_sync import WeightSync
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ class Actors:
     rollout: list
     learners: list
     rewards: RewardPool
-    publisher: SharedMemoryPublisher
+    weights: WeightSync
     reward_workers: dict = field(default_factory=dict)
 
 
@@ -143,5 +144,6 @@ def build_actors(cfg, data: RunData, run_id: str) -> Actors:
     from relate_ray.rollout.vllm_engine import resolve_dtype
 
     sync_dtype = resolve_dtype(cfg.model.dtype) if cfg.sync.dtype == "auto" else cfg.sync.dtype
-    publisher = SharedMemoryPublisher(run_id, sync_dtype, cfg.sync.bucket_mb)
-    return Actors(rollout, learners, pool, publisher, handles)
+    weights = WeightSync(cfg.sync.backend, learners[0], rollout, run_id, sync_dtype, cfg.sync.bucket_mb,
+                         cfg.sync.timeout_s)
+    return Actors(rollout, learners, pool, weights, handles)

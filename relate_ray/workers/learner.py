@@ -133,12 +133,42 @@ class LearnerWorker:
         result.update({f"time/learner_{key}": value for key, value in timing.items()})
         return result
 
-    def publish_weights(self, publisher, version: int):
-        """Rank 0: write the current policy weights through the sync backend; returns the manifest."""
-        return publisher.publish(self.engine.module.named_parameters(), version)
+    # ---- weight sync (rank 0 holds the publisher, next to the weights) ---------------------------
+    def weight_layout(self, dtype: str, bucket_mb: int):
+        """The flat-bucket layout of the policy's parameters (collective backends)."""
+        from relate_ray.sync.broadcast import plan_buckets
 
-    def release_weights(self, publisher, version: int) -> None:
-        publisher.release(version)
+        return plan_buckets(((n, tuple(p.shape)) for n, p in self.engine.module.named_parameters()), dtype, bucket_mb)
+
+    def weight_sync_endpoint(self) -> tuple[str, int]:
+        """Host and a free port for the broadcast group's store, on this learner's node."""
+        from relate_ray.sync.broadcast import free_port
+
+        return ray.util.get_node_ip_address(), free_port()
+
+    def open_weight_sync(self, backend: str, dtype: str, bucket_mb: int, run_id: str = "", shm_root: str | None = None,
+                         endpoint: tuple[str, int] | None = None, world_size: int = 0, timeout_s: float = 300.0) -> None:
+        """shm: shared-memory buckets. gloo / nccl: open the broadcast group as its root (blocks until
+        every rollout engine has joined, so call it together with their join)."""
+        if backend == "shm":
+            from relate_ray.sync.shm import SharedMemoryPublisher
+
+            self.publisher = SharedMemoryPublisher(run_id, dtype, bucket_mb, Path(shm_root) if shm_root else None)
+            return
+        from relate_ray.sync.broadcast import BroadcastPublisher, open_group
+
+        group = open_group(backend, endpoint[0], endpoint[1], 0, world_size, timeout_s)
+        self.publisher = BroadcastPublisher(backend, group, self.weight_layout(dtype, bucket_mb), self.device)
+
+    def publish_weights(self, version: int):
+        """Send the current policy weights through the sync backend; returns the manifest."""
+        return self.publisher.publish(self.engine.module.named_parameters(), version)
+
+    def release_weights(self, version: int) -> None:
+        self.publisher.release(version)
+
+    def close_weight_sync(self) -> None:
+        self.publisher.close()
 
     def logprobs_of(self, prompt_ids: list[int], response_ids: list[int], use_policy: bool = True) -> list[float]:
         """Log-probs of a response under the current policy (or the reference), for sync checks."""

@@ -50,6 +50,20 @@ class RolloutWorker:
         self.version = manifest.version
         return int(counts[0])
 
+    def join_weight_group(self, backend: str, endpoint: tuple[str, int], rank_offset: int, world_size: int,
+                          timeout_s: float) -> int:
+        """Join the learner's broadcast group (gloo / nccl backends); blocks until all members joined."""
+        return int(self.llm.collective_rpc("relate_join_weight_group",
+                                           args=(backend, endpoint[0], endpoint[1], rank_offset, world_size,
+                                                 timeout_s))[0])
+
+    def receive_weights(self, layout, version: int) -> int:
+        """Receive a broadcast version (runs while the learner publishes), then drop stale KV caches."""
+        counts = self.llm.collective_rpc("relate_receive_weights", args=(layout.to_wire(),))
+        self.llm.reset_prefix_cache()
+        self.version = version
+        return int(counts[0])
+
     def checksum(self) -> float:
         return float(self.llm.collective_rpc("relate_checksum")[0])
 
