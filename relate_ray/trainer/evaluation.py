@@ -12,17 +12,20 @@ from relate_ray.rewards.compliance import check
 from relate_ray.sim.market import MarketSimulator
 
 
-def evaluate(cfg, actors, data, tokenized_prompt) -> dict:
+def evaluate(cfg, actors, data, tokenized_prompt) -> tuple[dict, list[dict]]:
+    """eval/* metrics over the first eval_prompts held-out requests, and each greedy ad as a row."""
     requests = data.valid[: cfg.trainer.eval_prompts]
     prompts = [tokenized_prompt(r) for r in requests]
     worker = actors.rollout[0]
     groups = ray.get(worker.generate.remote(prompts, 1, 0.0, 1.0, cfg.rollout.max_new_tokens))
     ads = [parse_ad(group[0]["text"]) for group in groups]
     scores = MarketSimulator(seed=cfg.seed).score_ads(requests, [(a.title, a.description) for a in ads])
+    rows = [{"request_id": r.id, "text": g[0]["text"], "format_problems": list(a.problems),
+             "sim_ctcvr": s["ctcvr"]} for r, g, a, s in zip(requests, groups, ads, scores)]
     return {
         "eval/sim_ctcvr": mean(s["ctcvr"] for s in scores),
         "eval/sim_ctr": mean(s["ctr"] for s in scores),
         "eval/format_ok": mean(float(a.ok) for a in ads),
         "eval/compliance_rate": mean(float(check(g[0]["text"], r.lang).ok) for g, r in zip(groups, requests)),
         "eval/response_length": mean(len(g[0]["token_ids"]) for g in groups),
-    }
+    }, rows

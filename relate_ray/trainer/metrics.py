@@ -17,6 +17,7 @@ class MetricsSink:
 
         self.path = out_dir / "metrics.jsonl"
         self.samples_path = out_dir / "samples.jsonl"
+        self.eval_samples_path = out_dir / "eval_samples.jsonl"
         self.writer = SummaryWriter(str(out_dir / "tensorboard"))
         self.bar = tqdm(total=total_steps, initial=start_step, desc="train", unit="step", dynamic_ncols=True)
 
@@ -32,9 +33,10 @@ class MetricsSink:
             self.bar.set_postfix(reward=f"{metrics['reward/total']:.3f}", step_s=f"{metrics['time/step']:.1f}")
             self.bar.update(1)
 
-    def log_samples(self, rows: list[dict]) -> None:
-        """A few responses per step with their rewards, to read what the policy writes."""
-        with open(self.samples_path, "a", encoding="utf-8") as handle:
+    def log_samples(self, rows: list[dict], evaluation: bool = False) -> None:
+        """A few responses per step with their rewards (or every greedy evaluation ad), to read what
+        the policy writes."""
+        with open(self.eval_samples_path if evaluation else self.samples_path, "a", encoding="utf-8") as handle:
             for row in rows:
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
 

@@ -99,3 +99,14 @@ class RewardPool:
             raise RewardFailure(f"reward group '{group.name}' failed after {self.retries + 1} attempts")
         log.warning("dropping reward group %s for this step (reward_workers.on_failure=drop)", group.name)
         return None
+
+    def state_dict(self) -> dict[str, dict]:
+        """Stateful components' state ({component: state}); only single-member groups hold state."""
+        states: dict[str, dict] = {}
+        for group in self.groups:
+            if not group.splittable:
+                states.update(ray.get(group.workers[0].state.remote(), timeout=self.timeout_s))
+        return states
+
+    def load_state_dict(self, states: dict[str, dict]) -> None:
+        ray.get([g.workers[0].load_state.remote(states) for g in self.groups if not g.splittable])

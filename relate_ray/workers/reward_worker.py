@@ -30,3 +30,12 @@ class RewardWorker:
 
     def score(self, batch: RewardBatch) -> dict[str, RewardOutput]:
         return {name: component(batch) for name, component in self.components.items()}
+
+    def state(self) -> dict[str, dict]:
+        """State of the stateful components (those with state_dict, e.g. diversity's n-gram window)."""
+        return {name: c.state_dict() for name, c in self.components.items() if hasattr(c, "state_dict")}
+
+    def load_state(self, states: dict[str, dict]) -> None:
+        for name, state in states.items():
+            if name in self.components and hasattr(self.components[name], "load_state_dict"):
+                self.components[name].load_state_dict(state)
