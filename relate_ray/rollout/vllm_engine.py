@@ -60,6 +60,10 @@ def build_llm(
     """Start a vLLM engine on the local device (CPU build or CUDA build, whichever is installed)."""
     # Must be set before the engine starts; ignored by the CUDA build.
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(kv_cache_gib))
+    # One engine, one process: the engine core and its single worker run inside the calling actor
+    # instead of two more processes that each import torch and vLLM again. Measured on this 2-core
+    # machine: start-up 20 s instead of 47 s, 3.0 GB instead of 4.6 GB resident.
+    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
     from vllm import LLM
 
     kwargs = dict(
@@ -69,6 +73,7 @@ def build_llm(
         max_model_len=max_model_len,
         gpu_memory_utilization=gpu_memory_utilization,
         enforce_eager=True,  # no graph capture: start-up dominates at our sizes
+        distributed_executor_backend="uni",  # tensor_parallel_size 1: the worker lives in this process
     )
     if worker_extension_cls:
         kwargs["worker_extension_cls"] = worker_extension_cls
