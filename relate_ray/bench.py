@@ -2,6 +2,7 @@
 
     python -m relate_ray.bench ngram [--responses 512 --tokens 64 --repeat 5]
     python -m relate_ray.bench rollout [--dtype float32|bfloat16|auto --prompts 4 --n 5 --tokens 48]
+    python -m relate_ray.bench learner [--prompt-tokens 150 --n 5 --tokens 48]
 
 Benchmarks run here, never in timed tests (shared machines are noisy). Each prints the median of
 `--repeat` runs.
@@ -54,6 +55,32 @@ def bench_rollout(args: argparse.Namespace) -> dict:
             "tokens_per_s": round(statistics.median(rates[1:]), 1)}
 
 
+def bench_learner(args: argparse.Namespace) -> dict:
+    """Forward + backward of one GRPO group (one prompt, n responses) on the bundled policy in
+    float32: the full padded forward against the shared-prompt forward the learner uses."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from relate_ray.assets import DEFAULT_POLICY, resolve_model
+    from relate_ray.workers.learner_forward import full_logprobs, shared_prefix_logprobs
+
+    model = AutoModelForCausalLM.from_pretrained(resolve_model(DEFAULT_POLICY), dtype=torch.float32)
+    rng = random.Random(0)
+    prompt = [rng.randrange(100, 49_000) for _ in range(args.prompt_tokens)]
+    responses = [[rng.randrange(100, 49_000) for _ in range(args.tokens)] for _ in range(args.n)]
+    result = {"prompt_tokens": args.prompt_tokens, "responses": args.n, "response_tokens": args.tokens}
+    for name, forward in (("full", full_logprobs), ("shared_prefix", shared_prefix_logprobs)):
+        times = []
+        for _ in range(args.repeat + 1):
+            model.zero_grad()
+            t0 = time.perf_counter()
+            forward(model, [prompt] * args.n, responses, pad_id=0).sum().backward()
+            times.append(time.perf_counter() - t0)
+        result[f"{name}_s"] = round(statistics.median(times[1:]), 2)
+    result["speedup"] = round(result["full_s"] / result["shared_prefix_s"], 2)
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m relate_ray.bench", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="what", required=True)
@@ -69,6 +96,12 @@ def main(argv: list[str] | None = None) -> int:
     rollout.add_argument("--tokens", type=int, default=48)
     rollout.add_argument("--repeat", type=int, default=2)
     rollout.set_defaults(func=bench_rollout)
+    learner = sub.add_parser("learner", help="learner forward+backward: full vs shared-prompt")
+    learner.add_argument("--prompt-tokens", type=int, default=150)
+    learner.add_argument("--n", type=int, default=5)
+    learner.add_argument("--tokens", type=int, default=48)
+    learner.add_argument("--repeat", type=int, default=3)
+    learner.set_defaults(func=bench_learner)
     args = parser.parse_args(argv)
     result = args.func(args)
     sys.stdout.write(" ".join(f"{k}={v}" for k, v in result.items()) + "\n")
