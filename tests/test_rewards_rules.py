@@ -1,6 +1,5 @@
 """Length, format, correctness and relevance rewards on hand-made ads."""
 
-import numpy as np
 import pytest
 
 from relate_ray.data.adformat import render_ad
