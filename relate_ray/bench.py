@@ -3,6 +3,8 @@
     python -m relate_ray.bench ngram [--responses 512 --tokens 64 --repeat 5]
     python -m relate_ray.bench rollout [--dtype float32|bfloat16|auto --prompts 4 --n 5 --tokens 48]
     python -m relate_ray.bench learner [--prompt-tokens 150 --n 5 --tokens 48]
+    python -m relate_ray.bench engine [--subprocesses]
+    python -m relate_ray.bench prompt [--conf-dir DIR --requests 16 --n 5 --marker WORD]
 
 Benchmarks run here, never in timed tests (shared machines are noisy). Each prints the median of
 `--repeat` runs.
@@ -81,6 +83,56 @@ def bench_learner(args: argparse.Namespace) -> dict:
     return result
 
 
+def bench_engine(args: argparse.Namespace) -> dict:
+    """Start-up time of one engine of the bundled policy, then its process count and resident memory
+    once it has served a request (the KV cache is touched)."""
+    import psutil
+
+    from relate_ray.assets import DEFAULT_POLICY, resolve_model
+    from relate_ray.rollout.vllm_engine import build_llm
+
+    path = resolve_model(DEFAULT_POLICY)
+    t0 = time.perf_counter()
+    llm = build_llm(path, max_model_len=1024, in_process=not args.subprocesses)
+    seconds = time.perf_counter() - t0
+    llm.generate(["Title:"], use_tqdm=False)
+    procs = [psutil.Process(), *psutil.Process().children(recursive=True)]
+    return {"in_process": not args.subprocesses, "startup_s": round(seconds, 1), "processes": len(procs),
+            "rss_gb": round(sum(p.memory_info().rss for p in procs) / 1e9, 2)}
+
+
+def bench_prompt(args: argparse.Namespace) -> dict:
+    """How the untrained bundled policy answers a prompt template (the conf dir's prompt/en.yaml) on
+    held-out embedded requests: Title lines, well-formed ads, answers naming the request's keyword,
+    and answers containing --marker (e.g. a word from a worked example, to see it copied)."""
+    from transformers import AutoTokenizer
+
+    from relate_ray.assets import DEFAULT_POLICY, resolve_model
+    from relate_ray.data.adformat import parse_ad
+    from relate_ray.data.embedded import ensure_embedded_data
+    from relate_ray.data.loading import load_requests
+    from relate_ray.data.prompts import render_prompt
+    from relate_ray.rollout.vllm_engine import build_llm, sample
+
+    path = resolve_model(DEFAULT_POLICY)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    requests = load_requests(ensure_embedded_data().valid)[0][: args.requests]
+    prompts = [render_prompt(r, tokenizer, args.conf_dir) for r in requests]
+    groups = sample(build_llm(path, max_model_len=1024), prompts, n=args.n, temperature=0.9, max_tokens=48)
+    answers = [(r, c.text) for r, group in zip(requests, groups) for c in group]
+
+    def share(hits) -> float:
+        return round(sum(hits) / len(answers), 3)
+
+    result = {"answers": len(answers), "prompt_tokens": len(tokenizer(prompts[0])["input_ids"]),
+              "title_line": share("Title:" in t for _, t in answers),
+              "format_ok": share(parse_ad(t).ok for _, t in answers),
+              "names_keyword": share(r.bidword.split()[0].lower() in t.lower() for r, t in answers)}
+    if args.marker:
+        result[f"contains_{args.marker}"] = share(args.marker in t for _, t in answers)
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m relate_ray.bench", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="what", required=True)
@@ -102,6 +154,15 @@ def main(argv: list[str] | None = None) -> int:
     learner.add_argument("--tokens", type=int, default=48)
     learner.add_argument("--repeat", type=int, default=3)
     learner.set_defaults(func=bench_learner)
+    engine = sub.add_parser("engine", help="vLLM engine start-up time and memory")
+    engine.add_argument("--subprocesses", action="store_true", help="vLLM's engine-core and worker processes")
+    engine.set_defaults(func=bench_engine)
+    prompt = sub.add_parser("prompt", help="the untrained policy's answers to a prompt template")
+    prompt.add_argument("--conf-dir", default=None, help="folder holding prompt/en.yaml (default: conf/)")
+    prompt.add_argument("--requests", type=int, default=16)
+    prompt.add_argument("--n", type=int, default=5)
+    prompt.add_argument("--marker", default="")
+    prompt.set_defaults(func=bench_prompt)
     args = parser.parse_args(argv)
     result = args.func(args)
     sys.stdout.write(" ".join(f"{k}={v}" for k, v in result.items()) + "\n")

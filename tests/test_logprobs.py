@@ -2,7 +2,7 @@
 
 import torch
 
-from relate_ray.algo.logprobs import pack_sequences, response_logprobs
+from relate_ray.algo.logprobs import pack_sequences, pad_rows, response_logprobs, token_logprobs
 
 
 def test_pack_places_responses_after_prompts():
@@ -21,3 +21,22 @@ def test_response_logprobs_match_log_softmax_of_the_previous_position():
     full = torch.log_softmax(logits, dim=-1)
     expected = torch.tensor([[full[0, 2, 5], full[0, 3, 6], 0.0], [full[1, 0, 7], full[1, 1, 8], full[1, 2, 9]]])
     assert torch.allclose(got, expected, atol=1e-6)
+
+
+def test_token_logprobs_pick_the_token_and_zero_the_padding():
+    torch.manual_seed(1)
+    logits = torch.randn(2, 3, 7)
+    tokens = torch.tensor([[1, 2, 3], [4, 5, 0]])
+    mask = torch.tensor([[1.0, 1.0, 1.0], [1.0, 1.0, 0.0]])
+    got = token_logprobs(logits, tokens, mask)
+    full = torch.log_softmax(logits, dim=-1)
+    assert torch.allclose(got[0], full[0, [0, 1, 2], [1, 2, 3]], atol=1e-6)
+    assert torch.allclose(got[1, :2], full[1, [0, 1], [4, 5]], atol=1e-6) and got[1, 2] == 0
+
+
+def test_pad_rows_right_pads_ragged_lists_and_arrays():
+    import numpy as np
+
+    out = pad_rows([[1.5, 2.0], np.array([3.0]), []], width=3)
+    assert out.dtype == torch.float32
+    assert out.tolist() == [[1.5, 2.0, 0.0], [3.0, 0.0, 0.0], [0.0, 0.0, 0.0]]

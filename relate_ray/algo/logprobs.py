@@ -1,7 +1,8 @@
 """Packing prompt + response token lists into model inputs, and response-token log-probs.
 
 The learner scores the exact tokens the rollout sampled: the sequence is prompt + response, and the
-log-prob of response token t comes from the logits at the position before it.
+log-prob of response token t comes from the logits at the position before it. `pad_rows` turns the
+ragged per-token lists that cross Ray (advantages, flags, log-probs) into [N, T] tensors.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 
@@ -54,7 +56,19 @@ def response_logprobs(logits: torch.Tensor, input_ids: torch.Tensor, response_in
     # The token at position p is predicted by the logits at p - 1 (response tokens have p >= 1).
     previous = (response_index - 1).clamp(min=0)
     picked = torch.gather(logits, 1, previous.unsqueeze(-1).expand(-1, -1, logits.shape[-1]))
-    log_norm = torch.logsumexp(picked.float(), dim=-1)
-    tokens = torch.gather(input_ids, 1, response_index)
-    token_logits = torch.gather(picked.float(), 2, tokens.unsqueeze(-1)).squeeze(-1)
-    return (token_logits - log_norm) * response_mask
+    return token_logprobs(picked, torch.gather(input_ids, 1, response_index), response_mask)
+
+
+def token_logprobs(logits: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """[N, T] log-softmax of `logits` [N, T, V] at `tokens` [N, T], in float32; 0 where mask [N, T] is 0."""
+    logits = logits.float()
+    picked = torch.gather(logits, 2, tokens.unsqueeze(-1)).squeeze(-1)
+    return (picked - torch.logsumexp(logits, dim=-1)) * mask
+
+
+def pad_rows(rows: Sequence[Sequence[float]], width: int) -> torch.Tensor:
+    """Ragged per-token rows (lists or arrays) -> [N, width] float32, zero-padded on the right."""
+    out = torch.zeros(len(rows), width)
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = torch.as_tensor(np.asarray(row, dtype=np.float32).copy())
+    return out

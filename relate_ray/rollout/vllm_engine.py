@@ -1,10 +1,10 @@
 """A vLLM engine for the policy, and sampling G candidates per prompt with their log-probs.
 
 Plain functions over `vllm.LLM`, so the Ray rollout actor, the judge and tests share one code path.
-CPU notes (verified, see README): the engine core is a spawned subprocess, so scripts that build an
-engine need an `if __name__ == "__main__":` guard; the KV cache size comes from the env var
-VLLM_CPU_KVCACHE_SPACE (GiB); a per-request seed crashes the CPU sampler, so reproducibility comes
-from the engine seed.
+CPU notes (verified, see README): engines run in the calling process by default (`in_process`);
+with vLLM's own engine-core and worker subprocesses, scripts that build an engine need an
+`if __name__ == "__main__":` guard. The KV cache size comes from the env var VLLM_CPU_KVCACHE_SPACE
+(GiB); a per-request seed crashes the CPU sampler, so reproducibility comes from the engine seed.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ class Completion:
 def resolve_dtype(dtype: str) -> str:
     """'auto' -> bfloat16 on CUDA and on CPUs with native bf16 (AVX-512 BF16 or AMX), else float32.
 
-    On an AVX2-only CPU bf16 matmuls are emulated: measured here, SmolLM2-135M sampled 37 tok/s in
-    bf16 and 110 tok/s in float32; `python -m relate_ray.bench rollout --dtype ...` measures it.
+    On an AVX2-only CPU bf16 matmuls are emulated: SmolLM2-135M sampled 24.5 tok/s in bf16 and
+    95.9 tok/s in float32 there (`python -m relate_ray.bench rollout --dtype ...`).
     """
     if dtype != "auto":
         return dtype
@@ -56,14 +56,17 @@ def build_llm(
     kv_cache_gib: int = 1,
     gpu_memory_utilization: float = 0.5,
     worker_extension_cls: str | None = None,
+    in_process: bool = True,
 ):
-    """Start a vLLM engine on the local device (CPU build or CUDA build, whichever is installed)."""
-    # Must be set before the engine starts; ignored by the CUDA build.
+    """Start a vLLM engine on the local device (CPU build or CUDA build, whichever is installed).
+
+    in_process: the engine core and its single worker (tensor_parallel_size 1) run in this process,
+    instead of two more processes that each import torch and vLLM again; `python -m relate_ray.bench
+    engine [--subprocesses]` measures the difference (start-up time, processes, resident memory).
+    """
+    # Both must be set before the engine starts; the KV cache size is ignored by the CUDA build.
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(kv_cache_gib))
-    # One engine, one process: the engine core and its single worker run inside the calling actor
-    # instead of two more processes that each import torch and vLLM again. Measured on this 2-core
-    # machine: start-up 20 s instead of 47 s, 3.0 GB instead of 4.6 GB resident.
-    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+    os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0" if in_process else "1"
     from vllm import LLM
 
     kwargs = dict(
@@ -73,8 +76,9 @@ def build_llm(
         max_model_len=max_model_len,
         gpu_memory_utilization=gpu_memory_utilization,
         enforce_eager=True,  # no graph capture: start-up dominates at our sizes
-        distributed_executor_backend="uni",  # tensor_parallel_size 1: the worker lives in this process
     )
+    if in_process:
+        kwargs["distributed_executor_backend"] = "uni"
     if worker_extension_cls:
         kwargs["worker_extension_cls"] = worker_extension_cls
     log.info("starting vLLM engine for %s", model_path)

@@ -15,6 +15,7 @@ import ray
 import torch
 
 from relate_ray.algo.credit import assign_credit
+from relate_ray.algo.logprobs import pad_rows
 from relate_ray.data.schema import AdRequest
 from relate_ray.rewards.base import RewardBatch
 from relate_ray.rewards.presets import component_specs
@@ -27,12 +28,6 @@ from relate_ray.trainer.setup import Actors, build_actors, load_run_data
 
 log = logging.getLogger(__name__)
 
-
-def _pad(rows: list[np.ndarray | list[float]], width: int) -> torch.Tensor:
-    out = torch.zeros(len(rows), width)
-    for i, row in enumerate(rows):
-        out[i, : len(row)] = torch.tensor(np.asarray(row, dtype=np.float32))
-    return out
 
 
 class Controller:
@@ -139,10 +134,10 @@ class Controller:
     def advantages(self, batch: RewardBatch, outputs: dict):
         """Eq. 5-9 for the preset: sentence scores and token flags -> per-token advantages."""
         width = max(len(ids) for ids in batch.token_ids)
-        mask = _pad([np.ones(len(ids)) for ids in batch.token_ids], width)
+        mask = pad_rows([np.ones(len(ids)) for ids in batch.token_ids], width)
         specs = [s for s in self.specs if s.name in outputs]  # dropped groups sit this step out
         scores = {name: torch.as_tensor(out.scores, dtype=torch.float32) for name, out in outputs.items()}
-        flags = {name: _pad(out.token_flags, width) for name, out in outputs.items() if out.token_flags is not None}
+        flags = {name: pad_rows(out.token_flags, width) for name, out in outputs.items() if out.token_flags is not None}
         credit = assign_credit(scores, flags, mask, specs, self.cfg.rollout.group_size, self.cfg.reward.alpha)
         return credit, mask
 

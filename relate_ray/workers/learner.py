@@ -17,18 +17,13 @@ from pathlib import Path
 import ray
 import torch
 
+from relate_ray.algo.logprobs import pad_rows
 from relate_ray.algo.loss import grpo_loss
 from relate_ray.workers.learner_forward import full_logprobs, shared_prefix_logprobs
 
 log = logging.getLogger(__name__)
 _DTYPES = {"bfloat16": torch.bfloat16, "float32": torch.float32}
 
-
-def _pad_rows(rows: list[list[float]], width: int) -> torch.Tensor:
-    out = torch.zeros(len(rows), width)
-    for i, row in enumerate(rows):
-        out[i, : len(row)] = torch.tensor(row, dtype=torch.float32)
-    return out
 
 
 @ray.remote
@@ -102,8 +97,8 @@ class LearnerWorker:
             prompts = [shard["prompt_ids"][i] for i in idx]
             responses = [shard["response_ids"][i] for i in idx]
             width = max(len(r) for r in responses)
-            mask = _pad_rows([[1.0] * len(r) for r in responses], width).to(self.device)
-            advantages = _pad_rows([shard["advantages"][i] for i in idx], width).to(self.device)
+            mask = pad_rows([[1.0] * len(r) for r in responses], width).to(self.device)
+            advantages = pad_rows([shard["advantages"][i] for i in idx], width).to(self.device)
             t = time.perf_counter()
             with torch.no_grad():
                 ref_logp = self._logprobs(self.reference, prompts, responses).float()
@@ -115,7 +110,7 @@ class LearnerWorker:
                 # recomputed old log-probs (no second forward needed).
                 old_logp = logp.detach()
             else:
-                old_logp = _pad_rows([shard["rollout_logprobs"][i] for i in idx], width).to(self.device)
+                old_logp = pad_rows([shard["rollout_logprobs"][i] for i in idx], width).to(self.device)
             loss, stats = grpo_loss(logp, old_logp, ref_logp, advantages, mask, clip_eps=cfg["clip_eps"],
                                     clip_eps_high=cfg["clip_eps_high"], beta=cfg["beta"], kl_kind=cfg["kl_kind"],
                                     agg=cfg["loss_agg"])

@@ -15,14 +15,7 @@ from collections.abc import Sequence
 
 import torch
 
-from relate_ray.algo.logprobs import pack_sequences, response_logprobs
-
-
-def _token_logprobs(logits: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """logits [k, T, V] predicting tokens [k, T] -> [k, T] log-probs, 0 where mask [k, T] is 0."""
-    logits = logits.float()
-    picked = torch.gather(logits, 2, tokens.unsqueeze(-1)).squeeze(-1)
-    return (picked - torch.logsumexp(logits, dim=-1)) * mask
+from relate_ray.algo.logprobs import pack_sequences, response_logprobs, token_logprobs
 
 
 def full_logprobs(model, prompts: Sequence[Sequence[int]], responses: Sequence[Sequence[int]], pad_id: int,
@@ -81,4 +74,4 @@ def _group_logprobs(model, prompt: tuple[int, ...], responses: list[Sequence[int
     out = model(input_ids=tokens, attention_mask=attention, position_ids=positions, past_key_values=cache,
                 use_cache=True, logits_to_keep=slice(0, width - 1))
     logits = torch.cat([prefix.logits[:, -1:].expand(k, 1, -1), out.logits], dim=1)
-    return _token_logprobs(logits, tokens, mask)
+    return token_logprobs(logits, tokens, mask)
