@@ -77,6 +77,10 @@ class TrainerConfig:
     eval_prompts: int = 16
     # Write checkpoints/step_<N>/ every this many steps (0: only at the end).
     checkpoint_every: int = 10
+    # Newest step folders kept on disk (0: all) and, of those, the newest that keep the optimizer
+    # state needed to resume (0: all); older ones keep only the Hugging Face model (a fifth of the size).
+    keep_checkpoints: int = 0
+    keep_resume_states: int = 1
 
 
 @dataclass
@@ -195,6 +199,10 @@ def validate_config(cfg) -> None:
            cfg.trainer.prompts_per_step)
     _check(cfg.trainer.eval_every >= 0, "trainer.eval_every", "must be >= 0", cfg.trainer.eval_every)
     _check(cfg.trainer.checkpoint_every >= 0, "trainer.checkpoint_every", "must be >= 0", cfg.trainer.checkpoint_every)
+    _check(cfg.trainer.keep_checkpoints >= 0, "trainer.keep_checkpoints", "must be >= 0 (0 keeps all)",
+           cfg.trainer.keep_checkpoints)
+    _check(cfg.trainer.keep_resume_states >= 0, "trainer.keep_resume_states", "must be >= 0 (0 keeps all)",
+           cfg.trainer.keep_resume_states)
     _check(cfg.learner.num_ranks >= 1, "learner.num_ranks", "must be at least 1", cfg.learner.num_ranks)
     samples = cfg.trainer.prompts_per_step * cfg.rollout.group_size
     _check(samples % cfg.learner.num_ranks == 0, "learner.num_ranks",

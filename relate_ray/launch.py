@@ -20,9 +20,10 @@ from relate_ray.assets import ModelNotFoundError
 from relate_ray.config import ConfigError, register_configs, validate_config
 from relate_ray.data.prompts import DEFAULT_CONF_DIR, PromptTemplateError
 from relate_ray.data.readers import DataFileError
+from relate_ray.trainer.checkpoint import CheckpointSpaceError
 
 log = logging.getLogger("relate_ray.launch")
-USER_ERRORS = (ConfigError, DataFileError, ModelNotFoundError, PromptTemplateError)
+USER_ERRORS = (ConfigError, DataFileError, ModelNotFoundError, PromptTemplateError, CheckpointSpaceError)
 
 register_configs()
 

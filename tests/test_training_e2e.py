@@ -2,7 +2,8 @@
 
 One tiny run serves several tests: two steps with checkpoints, then a resume to step 3; a sweep of
 two presets runs with two DeepSpeed ranks (gloo) and the gloo broadcast weight sync, so M=2 and the
-collective sync path through the controller are covered too.
+collective sync path through the controller are covered too. The policy is a tiny random Llama with
+SmolLM2's tokenizer (`tiny_policy_dir`): a 135M checkpoint is 2.7 GB, and these runs write six.
 """
 
 import json
@@ -22,6 +23,11 @@ STEP_KEYS = {"step", "batch/samples", "reward/total", "loss", "kl", "clip_frac",
              "time/step", "time/rollout", "time/reward", "time/learner", "time/sync", "advantage/mean"}
 
 
+@pytest.fixture(scope="module")
+def tiny(tiny_policy_dir):
+    return [f"model.policy={tiny_policy_dir}", *TINY]
+
+
 def launch(*overrides, timeout=900):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     return subprocess.run([sys.executable, "-m", "relate_ray.launch", *overrides], capture_output=True, text=True,
@@ -33,10 +39,10 @@ def read_metrics(run_dir: Path) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
+def tiny_run(tmp_path_factory, tiny):
     run_dir = tmp_path_factory.mktemp("run")
     # model2: the CTCVR score is graded, so a 2-sample group has a nonzero advantage and the weights move.
-    result = launch("reward=model2", "trainer.steps=2", *TINY, f"hydra.run.dir={run_dir}")
+    result = launch("reward=model2", "trainer.steps=2", *tiny, f"hydra.run.dir={run_dir}")
     assert result.returncode == 0, result.stderr[-3000:]
     return run_dir
 
@@ -63,8 +69,16 @@ def test_checkpoint_is_a_loadable_hugging_face_model(tiny_run):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from relate_ray.trainer.checkpoint import checkpoint_nbytes, model_numel
+
     folder = tiny_run / "checkpoints" / "step_2"
     assert (folder / "trainer_state.json").exists() and (folder / "deepspeed").is_dir()
+    # Only the newest checkpoint keeps its optimizer state (trainer.keep_resume_states=1).
+    assert (tiny_run / "checkpoints" / "step_1" / "model.safetensors").exists()
+    assert not (tiny_run / "checkpoints" / "step_1" / "deepspeed").exists()
+    # The free-space check's size estimate matches what was written.
+    written = sum(f.stat().st_size for f in [*folder.glob("*.safetensors"), *folder.rglob("*.pt")])
+    assert abs(written / checkpoint_nbytes(model_numel(folder), 4) - 1) < 0.05
     model = AutoModelForCausalLM.from_pretrained(folder)
     tokenizer = AutoTokenizer.from_pretrained(folder)
     with torch.no_grad():
@@ -72,8 +86,8 @@ def test_checkpoint_is_a_loadable_hugging_face_model(tiny_run):
     assert torch.isfinite(logits).all()
 
 
-def test_resume_continues_from_the_last_checkpoint(tiny_run):
-    result = launch("reward=model2", "trainer.steps=3", "resume=true", *TINY, f"hydra.run.dir={tiny_run}")
+def test_resume_continues_from_the_last_checkpoint(tiny_run, tiny):
+    result = launch("reward=model2", "trainer.steps=3", "resume=true", *tiny, f"hydra.run.dir={tiny_run}")
     assert result.returncode == 0, result.stderr[-3000:]
     rows = read_metrics(tiny_run)
     assert [r["step"] for r in rows] == [1, 2, 3]
@@ -91,8 +105,8 @@ def test_bad_override_fails_fast_with_one_line_naming_the_key(tmp_path):
     assert not (tmp_path / "metrics.jsonl").exists()
 
 
-def test_sweep_of_two_presets_with_two_learner_ranks_and_broadcast_sync(tmp_path):
-    result = launch("-m", "reward=model1,model2", "trainer.steps=1", "learner.num_ranks=2", "sync.backend=gloo", *TINY,
+def test_sweep_of_two_presets_with_two_learner_ranks_and_broadcast_sync(tmp_path, tiny):
+    result = launch("-m", "reward=model1,model2", "trainer.steps=1", "learner.num_ranks=2", "sync.backend=gloo", *tiny,
                     f"hydra.sweep.dir={tmp_path}", timeout=1500)
     assert result.returncode == 0, result.stderr[-3000:]
     runs = sorted(p for p in tmp_path.iterdir() if (p / "metrics.jsonl").exists())

@@ -20,7 +20,8 @@ from relate_ray.data.schema import AdRequest
 from relate_ray.rewards.base import RewardBatch
 from relate_ray.rewards.presets import component_specs
 from relate_ray.rewards.tokens import token_char_spans
-from relate_ray.trainer.checkpoint import latest_checkpoint, load_reward_state, save_checkpoint
+from relate_ray.trainer.checkpoint import (check_free_space, checkpoint_nbytes, latest_checkpoint, load_reward_state,
+                                          model_numel, prune_checkpoints, save_checkpoint)
 from relate_ray.trainer.evaluation import evaluate
 from relate_ray.trainer.metrics import MetricsSink
 from relate_ray.trainer.sampler import PromptSampler, SamplerState
@@ -36,6 +37,10 @@ class Controller:
         t = time.perf_counter()
         self.data = load_run_data(cfg)
         log.info("data and policy ready in %.1f s", time.perf_counter() - t)
+        # Every run writes at least its final checkpoint: fail now, not after the training, if it can't fit.
+        weight_bytes = 2 if cfg.learner.dtype == "bfloat16" else 4
+        self.checkpoint_nbytes = checkpoint_nbytes(model_numel(self.data.policy_path), weight_bytes)
+        check_free_space(out_dir, self.checkpoint_nbytes)
         self.specs = component_specs(cfg.reward)
         t = time.perf_counter()
         self.actors: Actors = build_actors(cfg, self.data, run_id=out_dir.name)
@@ -168,8 +173,11 @@ class Controller:
     def checkpoint(self, step: int) -> None:
         state = {"step": step, "version": self.version,
                  "sampler": {"epoch": self.sampler.state.epoch, "position": self.sampler.state.position}}
+        check_free_space(self.out_dir, self.checkpoint_nbytes)
         save_checkpoint(self.out_dir, step, self.actors.learners, str(self.data.policy_path), state,
                         self.actors.rewards.state_dict())
+        prune_checkpoints(self.out_dir / "checkpoints", self.cfg.trainer.keep_checkpoints,
+                          self.cfg.trainer.keep_resume_states)
 
     def resume(self) -> int:
         found = latest_checkpoint(self.out_dir)

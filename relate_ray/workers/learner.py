@@ -19,6 +19,7 @@ import torch
 
 from relate_ray.algo.logprobs import pad_rows
 from relate_ray.algo.loss import grpo_loss
+from relate_ray.trainer.checkpoint import RESUME_DIR
 from relate_ray.workers.learner_forward import full_logprobs, shared_prefix_logprobs
 
 log = logging.getLogger(__name__)
@@ -175,7 +176,7 @@ class LearnerWorker:
         """All ranks: DeepSpeed state (optimizer, engine) under folder/deepspeed; rank 0 also writes
         the Hugging Face model + tokenizer at the top of `folder`."""
         folder_path = Path(folder)
-        self.engine.save_checkpoint(str(folder_path / "deepspeed"), tag="state", client_state=client_state)
+        self.engine.save_checkpoint(str(folder_path / RESUME_DIR), tag="state", client_state=client_state)
         if self.rank == 0:
             from transformers import AutoTokenizer
 
@@ -183,5 +184,5 @@ class LearnerWorker:
             AutoTokenizer.from_pretrained(tokenizer_path).save_pretrained(folder_path)
 
     def load_checkpoint(self, folder: str) -> dict:
-        _, client_state = self.engine.load_checkpoint(str(Path(folder) / "deepspeed"), tag="state")
+        _, client_state = self.engine.load_checkpoint(str(Path(folder) / RESUME_DIR), tag="state")
         return client_state or {}
