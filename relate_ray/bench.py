@@ -83,6 +83,48 @@ def bench_learner(args: argparse.Namespace) -> dict:
     return result
 
 
+def bench_learner_step(args: argparse.Namespace) -> dict:
+    """One real learner step as the main job runs it: a LearnerWorker Ray actor (DeepSpeed ZeRO-2,
+    reference model, GRPO loss) on the bundled policy, fed a step of random token ids shaped like
+    the run's (trainer.prompts_per_step prompts x G responses of rollout.max_new_tokens). Prints the
+    median of each learner phase over --repeat steps after a warm-up step. Overrides: --set key=value."""
+    import ray
+    from hydra import compose, initialize_config_dir
+    from transformers import AutoTokenizer
+
+    from relate_ray.assets import resolve_model
+    from relate_ray.data.prompts import DEFAULT_CONF_DIR
+    from relate_ray.config import register_configs
+    from relate_ray.sync.broadcast import free_port
+    from relate_ray.trainer.setup import learner_config
+    from relate_ray.workers.learner import LearnerWorker
+
+    register_configs()
+    with initialize_config_dir(config_dir=str(DEFAULT_CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=args.set)
+    path = resolve_model(cfg.model.policy, cfg.cache_dir or None)
+    lcfg = learner_config(cfg, AutoTokenizer.from_pretrained(path))
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        learner = LearnerWorker.options(num_cpus=1).remote(0, 1, "127.0.0.1", free_port(), str(path), lcfg, args.threads)
+        ray.get(learner.ready.remote())
+        rng = random.Random(0)
+        g = cfg.rollout.group_size
+        prompts = [[rng.randrange(100, 49_000) for _ in range(args.prompt_tokens)]
+                   for _ in range(cfg.trainer.prompts_per_step)]
+        responses = [[rng.randrange(100, 49_000) for _ in range(cfg.rollout.max_new_tokens)] for _ in range(len(prompts) * g)]
+        shard = {"prompt_ids": [p for p in prompts for _ in range(g)], "response_ids": responses,
+                 "advantages": [[rng.gauss(0, 1)] * len(r) for r in responses],
+                 "rollout_logprobs": [[-2.0] * len(r) for r in responses]}
+        steps = [ray.get(learner.train_step.remote(shard)) for _ in range(args.repeat + 1)][1:]
+    finally:
+        ray.shutdown()
+    keys = ["reference", "forward", "backward", "optimizer"]
+    result = {k: round(statistics.median(s[f"time/learner_{k}"] for s in steps), 2) for k in keys}
+    result["total_s"] = round(sum(result.values()), 2)
+    return {"samples": len(responses), **result}
+
+
 def bench_engine(args: argparse.Namespace) -> dict:
     """Start-up time of one engine of the bundled policy, then its process count and resident memory
     once it has served a request (the KV cache is touched)."""
@@ -154,6 +196,12 @@ def main(argv: list[str] | None = None) -> int:
     learner.add_argument("--tokens", type=int, default=48)
     learner.add_argument("--repeat", type=int, default=3)
     learner.set_defaults(func=bench_learner)
+    step = sub.add_parser("learner-step", help="one DeepSpeed learner step in a Ray actor, split by phase")
+    step.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a config override")
+    step.add_argument("--prompt-tokens", type=int, default=150)
+    step.add_argument("--repeat", type=int, default=3)
+    step.add_argument("--threads", type=int, default=2, help="torch threads in the actor (the run: cores / ranks)")
+    step.set_defaults(func=bench_learner_step)
     engine = sub.add_parser("engine", help="vLLM engine start-up time and memory")
     engine.add_argument("--subprocesses", action="store_true", help="vLLM's engine-core and worker processes")
     engine.set_defaults(func=bench_engine)
