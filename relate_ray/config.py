@@ -108,6 +108,8 @@ class LearnerConfig:
     # half the compute); off: one padded forward of every prompt + response.
     share_prompt_prefix: bool = True
     gradient_checkpointing: bool = False
+    # torch's fused AdamW kernel (one pass over the weights; `bench learner-step`: optimizer 1.3 s -> 0.7 s).
+    fused_adam: bool = True
     # torch threads per rank (0: all cores / ranks).
     threads: int = 0
 

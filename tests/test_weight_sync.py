@@ -13,7 +13,11 @@ def actors(policy_dir):
     import ray
     from transformers import AutoTokenizer
 
+    from omegaconf import OmegaConf
+
+    from relate_ray.config import RelateConfig
     from relate_ray.sync.broadcast import free_port
+    from relate_ray.trainer.setup import learner_config
     from relate_ray.workers.learner import LearnerWorker
     from relate_ray.workers.rollout_worker import RolloutWorker
 
@@ -23,11 +27,11 @@ def actors(policy_dir):
     responses = {backend: tokenizer(text, add_special_tokens=False)["input_ids"] for backend, text in
                  [("shm", "Title: Lisbon Flights From $59"), ("gloo", "Cheap fares to Portugal, book now")]}
     rollout = RolloutWorker.remote(str(policy_dir), "float32", 0, 512, 1, 0.5)
-    cfg = {"seed": 0, "dtype": "float32", "lr": 1e-3, "weight_decay": 0.0, "micro_batch_size": 2,
-           "samples_per_rank": 2, "grad_clip": 1.0, "clip_eps": 0.2, "clip_eps_high": None, "beta": 0.0,
-           "kl_kind": "k3", "loss_agg": "token-mean", "recompute_old_logprobs": True,
-           "gradient_checkpointing": False, "pad_id": tokenizer.eos_token_id}
-    learner = LearnerWorker.remote(0, 1, "127.0.0.1", free_port(), str(policy_dir), cfg, 2)
+    # The run's own learner settings, with a large step (lr 1e-3, no KL) so the weights visibly move.
+    cfg = OmegaConf.structured(RelateConfig)
+    cfg.learner.lr, cfg.learner.beta, cfg.learner.micro_batch_size = 1e-3, 0.0, 2
+    cfg.trainer.prompts_per_step, cfg.rollout.group_size = 1, 2
+    learner = LearnerWorker.remote(0, 1, "127.0.0.1", free_port(), str(policy_dir), learner_config(cfg, tokenizer), 2)
     ray.get([rollout.ready.remote(), learner.ready.remote()])
     yield rollout, learner, prompt, responses
     ray.shutdown()

@@ -106,7 +106,7 @@ def learner_config(cfg, tokenizer) -> dict:
             "grad_clip": lc.grad_clip, "clip_eps": lc.clip_eps, "clip_eps_high": lc.clip_eps_high,
             "beta": lc.beta, "kl_kind": lc.kl_kind, "loss_agg": lc.loss_agg,
             "recompute_old_logprobs": lc.recompute_old_logprobs, "share_prompt_prefix": lc.share_prompt_prefix,
-            "gradient_checkpointing": lc.gradient_checkpointing,
+            "gradient_checkpointing": lc.gradient_checkpointing, "fused_adam": lc.fused_adam,
             "pad_id": tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id}
 
 
