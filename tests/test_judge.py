@@ -38,3 +38,15 @@ def test_judge_scores_and_compares_through_vllm(policy_dir, policy_llm, good_row
     verdicts = judge.compare([request], [good], [bad])
     assert len(verdicts) == 1 and 0 <= verdicts[0].p_first <= 1
     assert verdicts[0].label in ("good", "same", "bad")
+
+
+@pytest.mark.slow
+def test_judge_reward_reads_answers_that_missed_the_format(policy_llm, good_row):
+    from relate_ray.rewards.base import RewardBatch
+    from relate_ray.rewards.judge import JudgeReward
+
+    request = AdRequest.from_dict(good_row)
+    # Neither has a Title/Description line: both parse to empty fields, but they say different things.
+    texts = ["Cheap flights to Lisbon from $59 one way, free 23 kg bag.", "zzzz qwerty asdf asdf asdf"]
+    scores = JudgeReward(llm=policy_llm)(RewardBatch([request, request], texts)).scores
+    assert scores[0] != scores[1]

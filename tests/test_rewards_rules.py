@@ -68,3 +68,12 @@ def test_relevance_prefers_on_topic_ads(request_en):
 def test_unknown_reward_lists_known_ones():
     with pytest.raises(KeyError, match="unknown reward 'ctr'.*length"):
         build_reward("ctr")
+
+
+def test_content_scorers_read_an_unformatted_answer_whole(request_en):
+    formatted = render_ad("Lisbon Flights", "From $59 one way.")
+    batch = RewardBatch([request_en] * 2, [formatted, "  Cheap Lisbon flights from $59\n"])
+    ads = batch.content_ads()
+    assert (ads[0].title, ads[0].description) == ("Lisbon Flights", "From $59 one way.")
+    assert (ads[1].title, ads[1].description, ads[1].ok) == ("Cheap Lisbon flights from $59", "", False)
+    assert batch.ads[1].title == ""  # the format reward still sees the parse as it was

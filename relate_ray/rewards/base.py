@@ -40,6 +40,13 @@ class RewardBatch:
     def __len__(self) -> int:
         return len(self.texts)
 
+    def content_ads(self) -> list[ParsedAd]:
+        """The ads for scorers of content (CTCVR, the judge): an answer with neither field is read
+        whole as its title, so it is still judged on its words (the format reward punishes the form)
+        and a group of malformed answers does not collapse to one identical score."""
+        return [ad if ad.title or ad.description else ParsedAd(text.strip(), "", ok=False)
+                for ad, text in zip(self.ads, self.texts)]
+
 
 @dataclass
 class RewardOutput:

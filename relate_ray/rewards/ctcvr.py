@@ -25,10 +25,7 @@ class CTCVRReward:
     def __call__(self, batch: RewardBatch) -> RewardOutput:
         from relate_ray.ctcvr.scorer import ctcvr_reward
 
-        # An answer that missed the format is still judged on its words (the format reward punishes the rest).
-        ads = [ad if ad.title or ad.description else ParsedAd(text.strip(), "", ok=False)
-               for ad, text in zip(batch.ads, batch.texts)]
-        p_ctr, p_ctcvr = self.scorer.predict(batch.requests, ads)
+        p_ctr, p_ctcvr = self.scorer.predict(batch.requests, batch.content_ads())
         baseline = None
         if self.relative:
             refs = [ParsedAd(r.ref_title or r.bidword, r.ref_description or "", ok=True) for r in batch.requests]

@@ -118,5 +118,5 @@ class JudgeReward:
         self.judge = Judge(llm, AutoTokenizer.from_pretrained(path))
 
     def __call__(self, batch: RewardBatch) -> RewardOutput:
-        p_good = self.judge.score(batch.requests, batch.ads)
+        p_good = self.judge.score(batch.requests, batch.content_ads())
         return RewardOutput("judge", 2.0 * p_good - 1.0, info={"p_good": float(p_good.mean())})
