@@ -20,8 +20,9 @@ from relate_ray.data.schema import AdRequest
 from relate_ray.rewards.base import RewardBatch
 from relate_ray.rewards.presets import component_specs
 from relate_ray.rewards.tokens import token_char_spans
-from relate_ray.trainer.checkpoint import (check_free_space, checkpoint_nbytes, latest_checkpoint, load_reward_state,
-                                          model_numel, prune_checkpoints, save_checkpoint)
+from relate_ray.trainer.checkpoint import (CheckpointSpaceError, check_free_space, checkpoint_nbytes,
+                                          latest_checkpoint, load_reward_state, model_numel, prune_checkpoints,
+                                          save_checkpoint)
 from relate_ray.trainer.evaluation import evaluate
 from relate_ray.trainer.metrics import MetricsSink
 from relate_ray.trainer.sampler import PromptSampler, SamplerState
@@ -67,9 +68,7 @@ class Controller:
                     sink.log_samples([{"step": step, **row} for row in eval_rows], evaluation=True)
                 sink.log(metrics)
                 if last or (cfg.trainer.checkpoint_every and step % cfg.trainer.checkpoint_every == 0):
-                    t = time.perf_counter()
-                    self.checkpoint(step)
-                    log.info("checkpoint step_%d written in %.1f s", step, time.perf_counter() - t)
+                    self.checkpoint(step, final=last)
         finally:
             sink.close()
             self.actors.weights.close()
@@ -170,14 +169,24 @@ class Controller:
         return evaluate(self.cfg, self.actors, self.data, self.tokenized_prompt)
 
     # ---- checkpoints ----------------------------------------------------------------------
-    def checkpoint(self, step: int) -> None:
+    def checkpoint(self, step: int, final: bool) -> None:
+        """Write checkpoints/step_<step>. Too little disk skips a periodic checkpoint (training goes on)
+        and fails the final one with one line."""
+        t = time.perf_counter()
         state = {"step": step, "version": self.version,
                  "sampler": {"epoch": self.sampler.state.epoch, "position": self.sampler.state.position}}
-        check_free_space(self.out_dir, self.checkpoint_nbytes)
+        try:
+            check_free_space(self.out_dir, self.checkpoint_nbytes)
+        except CheckpointSpaceError as err:
+            if final:
+                raise
+            log.warning("checkpoint step_%d skipped: %s", step, err)
+            return
         save_checkpoint(self.out_dir, step, self.actors.learners, str(self.data.policy_path), state,
                         self.actors.rewards.state_dict())
         prune_checkpoints(self.out_dir / "checkpoints", self.cfg.trainer.keep_checkpoints,
                           self.cfg.trainer.keep_resume_states)
+        log.info("checkpoint step_%d written in %.1f s", step, time.perf_counter() - t)
 
     def resume(self) -> int:
         found = latest_checkpoint(self.out_dir)
