@@ -97,6 +97,23 @@ def test_resume_continues_from_the_last_checkpoint(tiny_run, tiny):
     assert state["step"] == 3 and state["sampler"]["position"] == 6  # 3 steps x 2 prompts, in order
 
 
+def test_resumed_step_matches_an_uninterrupted_run(tiny_run, tiny, tmp_path):
+    # Exact resume: the same prompts, the same samples (the sampler is reseeded per step), the same
+    # optimizer state, so step 3 after a resume is step 3 of a run that never stopped.
+    result = launch("reward=model2", "trainer.steps=3", *tiny, f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    resumed, straight = read_metrics(tiny_run)[2], read_metrics(tmp_path)[2]
+    assert resumed["step"] == straight["step"] == 3
+
+    def step3_texts(run_dir):
+        return [json.loads(line)["text"] for line in (run_dir / "samples.jsonl").read_text().splitlines()
+                if json.loads(line)["step"] == 3]
+
+    assert step3_texts(tiny_run) == step3_texts(tmp_path)
+    for key in ("reward/total", "loss", "kl", "grad_norm", "sync/rollout_checksum"):
+        assert resumed[key] == pytest.approx(straight[key], rel=1e-5, abs=1e-7), key
+
+
 def test_bad_override_fails_fast_with_one_line_naming_the_key(tmp_path):
     result = launch("trainer.stepz=3", f"hydra.run.dir={tmp_path}", timeout=120)
     assert result.returncode == 2

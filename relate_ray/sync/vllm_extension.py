@@ -91,3 +91,16 @@ class WeightLoaderExtension:
         for param in self.model_runner.model.parameters():
             total += param.detach().to(torch.float64).sum()
         return float(total)
+
+    def relate_reseed(self, seed: int) -> int:
+        """Seed the sampler's random stream (torch's default generators in this worker process).
+
+        The controller reseeds before every rollout from (run seed, step, worker), so a step's
+        samples depend only on those and the weights, never on how many steps this engine served:
+        a resumed run samples exactly what an uninterrupted one would. (Per-request seeds would do
+        it too, but crash vLLM's CPU sampler.)
+        """
+        import torch
+
+        torch.manual_seed(seed)
+        return seed

@@ -1,6 +1,8 @@
 """Checkpoints: checkpoints/step_<N>/ holds a Hugging Face model (loadable by transformers and vLLM
 as is), the DeepSpeed state for exact resume (optimizer, engine) and trainer_state.json (step, data
 position, weight version) and reward_state.json (stateful rewards: the diversity n-gram window).
+No random state is stored: rollout sampling is reseeded from (seed, step) every step, so these are
+all an exact resume needs (tests/test_training_e2e.py compares a resumed step with an uninterrupted one).
 
 Written under a hidden name and renamed, so a killed or failed save leaves no step folder that looks
 complete. The DeepSpeed state is most of a checkpoint (Adam keeps an fp32 master copy and two

@@ -77,7 +77,7 @@ class Controller:
         t_step = time.perf_counter()
         requests = self.sampler.next_batch(self.cfg.trainer.prompts_per_step)
         t = time.perf_counter()
-        batch, prompt_ids, rollout_logprobs = self.rollout(requests)
+        batch, prompt_ids, rollout_logprobs = self.rollout(requests, step)
         t_rollout, t = time.perf_counter() - t, time.perf_counter()
         outputs, dropped = self.actors.rewards.score(batch)
         t_reward, t = time.perf_counter() - t, time.perf_counter()
@@ -114,15 +114,20 @@ class Controller:
             self._prompt_ids[request.id] = self.data.tokenizer(text, add_special_tokens=False)["input_ids"]
         return self._prompt_ids[request.id]
 
-    def rollout(self, requests: list[AdRequest]) -> tuple[RewardBatch, list[list[int]], list[list[float]]]:
+    def rollout(self, requests: list[AdRequest], step: int) -> tuple[RewardBatch, list[list[int]],
+                                                                     list[list[float]]]:
         """G candidates per request, spread over the rollout workers; samples ordered group by group.
-        Returns the batch to score, each sample's prompt ids and its sampling log-probs."""
+        Returns the batch to score, each sample's prompt ids and its sampling log-probs. Each worker's
+        sampler is seeded from (seed, step, worker), so a resumed run draws the same samples."""
         cfg = self.cfg.rollout
         prompts = [self.tokenized_prompt(r) for r in requests]
         workers = self.actors.rollout
         shares = np.array_split(np.arange(len(prompts)), len(workers))
+        seeds = [int(np.random.SeedSequence([self.cfg.seed, step, i]).generate_state(1)[0])
+                 for i in range(len(workers))]
         refs = [w.generate.remote([prompts[i] for i in share], cfg.group_size, cfg.temperature, cfg.top_p,
-                                  cfg.max_new_tokens) for w, share in zip(workers, shares) if len(share)]
+                                  cfg.max_new_tokens, seed)
+                for w, share, seed in zip(workers, shares, seeds) if len(share)]
         groups = [group for part in ray.get(refs) for group in part]
         texts, token_ids, rollout_logprobs, reqs, prompt_ids = [], [], [], [], []
         for request, prompt, group in zip(requests, prompts, groups):

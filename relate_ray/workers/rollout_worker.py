@@ -31,12 +31,16 @@ class RolloutWorker:
         return {"pid": os.getpid(), "version": self.version}
 
     def generate(self, prompt_ids: list[list[int]], n: int, temperature: float, top_p: float,
-                 max_tokens: int) -> list[list[dict]]:
+                 max_tokens: int, seed: int | None = None) -> list[list[dict]]:
         """For each tokenized prompt, n completions as dicts (prompt_index, token_ids, text,
-        logprobs, finish_reason). Token ids in, so the learner scores exactly these prompt tokens."""
+        logprobs, finish_reason). Token ids in, so the learner scores exactly these prompt tokens.
+        seed: reseed the sampler first (see relate_reseed), for samples reproducible per step."""
         from vllm import TokensPrompt
 
         from relate_ray.rollout.vllm_engine import sample
+
+        if seed is not None:
+            self.llm.collective_rpc("relate_reseed", args=(seed,))
 
         prompts = [TokensPrompt(prompt_token_ids=ids) for ids in prompt_ids]
         groups = sample(self.llm, prompts, n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens)
