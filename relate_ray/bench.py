@@ -3,6 +3,7 @@
     python -m relate_ray.bench ngram [--responses 512 --tokens 64 --repeat 5]
     python -m relate_ray.bench rollout [--dtype float32|bfloat16|auto --prompts 4 --n 5 --tokens 48]
     python -m relate_ray.bench learner [--prompt-tokens 150 --n 5 --tokens 48]
+    python -m relate_ray.bench learner-step [--set KEY=VALUE ... --threads 2 --repeat 3]
     python -m relate_ray.bench engine [--subprocesses]
     python -m relate_ray.bench prompt [--conf-dir DIR --requests 16 --n 5 --marker WORD]
 
@@ -106,13 +107,15 @@ def bench_learner_step(args: argparse.Namespace) -> dict:
     lcfg = learner_config(cfg, AutoTokenizer.from_pretrained(path))
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
-        learner = LearnerWorker.options(num_cpus=1).remote(0, 1, "127.0.0.1", free_port(), str(path), lcfg, args.threads)
+        learner = LearnerWorker.options(num_cpus=1).remote(0, 1, "127.0.0.1", free_port(), str(path), lcfg,
+                                                           args.threads)
         ray.get(learner.ready.remote())
         rng = random.Random(0)
         g = cfg.rollout.group_size
         prompts = [[rng.randrange(100, 49_000) for _ in range(args.prompt_tokens)]
                    for _ in range(cfg.trainer.prompts_per_step)]
-        responses = [[rng.randrange(100, 49_000) for _ in range(cfg.rollout.max_new_tokens)] for _ in range(len(prompts) * g)]
+        responses = [[rng.randrange(100, 49_000) for _ in range(cfg.rollout.max_new_tokens)]
+                     for _ in range(len(prompts) * g)]
         shard = {"prompt_ids": [p for p in prompts for _ in range(g)], "response_ids": responses,
                  "advantages": [[rng.gauss(0, 1)] * len(r) for r in responses],
                  "rollout_logprobs": [[-2.0] * len(r) for r in responses]}

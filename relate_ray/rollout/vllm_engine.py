@@ -4,7 +4,8 @@ Plain functions over `vllm.LLM`, so the Ray rollout actor, the judge and tests s
 CPU notes (verified, see README): engines run in the calling process by default (`in_process`);
 with vLLM's own engine-core and worker subprocesses, scripts that build an engine need an
 `if __name__ == "__main__":` guard. The KV cache size comes from the env var VLLM_CPU_KVCACHE_SPACE
-(GiB); a per-request seed crashes the CPU sampler, so reproducibility comes from the engine seed.
+(GiB); a per-request seed crashes the CPU sampler, so reproducibility comes from the engine seed
+and from reseeding the worker before each rollout (`relate_reseed` in relate_ray.sync.vllm_extension).
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ learner already has DeepSpeed's default group and each vLLM worker has vLLM's.
 
 from __future__ import annotations
 
+import math
 import socket
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -72,9 +73,7 @@ def plan_buckets(named_shapes: Iterable[tuple[str, tuple[int, ...]]], dtype: str
     limit = max(1, (bucket_mb << 20) // element)
     layout, current, offset = BucketLayout(dtype), [], 0
     for name, shape in named_shapes:
-        numel = 1
-        for dim in shape:
-            numel *= int(dim)
+        numel = math.prod(int(d) for d in shape)
         current.append(TensorSlot(name, tuple(int(d) for d in shape), offset, numel))
         offset += numel
         if offset >= limit:

@@ -31,7 +31,6 @@ from relate_ray.trainer.setup import Actors, build_actors, load_run_data
 log = logging.getLogger(__name__)
 
 
-
 class Controller:
     def __init__(self, cfg, out_dir: Path) -> None:
         self.cfg, self.out_dir = cfg, out_dir

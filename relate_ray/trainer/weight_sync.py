@@ -26,13 +26,12 @@ class WeightSync:
             ray.get(learner.open_weight_sync.remote("shm", dtype, bucket_mb, run_id=run_id, shm_root=shm_root))
             return
         # One group rank per rollout engine (tensor_parallel_size 1), the learner is the root (0).
-        self.layout = ray.get(learner.weight_layout.remote(dtype, bucket_mb))
         endpoint = ray.get(learner.weight_sync_endpoint.remote())
         world = 1 + len(rollout)
-        ray.get([learner.open_weight_sync.remote(backend, dtype, bucket_mb, endpoint=endpoint, world_size=world,
-                                                 timeout_s=timeout_s)]
-                + [w.join_weight_group.remote(backend, endpoint, 1 + i, world, timeout_s)
-                   for i, w in enumerate(rollout)])
+        self.layout, *_ = ray.get([learner.open_weight_sync.remote(backend, dtype, bucket_mb, endpoint=endpoint,
+                                                                   world_size=world, timeout_s=timeout_s)]
+                                  + [w.join_weight_group.remote(backend, endpoint, 1 + i, world, timeout_s)
+                                     for i, w in enumerate(rollout)])
         log.info("weight sync: %s group of %d at %s:%d, %d buckets", backend, world, *endpoint,
                  len(self.layout.buckets))
 

@@ -26,7 +26,6 @@ log = logging.getLogger(__name__)
 _DTYPES = {"bfloat16": torch.bfloat16, "float32": torch.float32}
 
 
-
 @ray.remote
 class LearnerWorker:
     def __init__(self, rank: int, world_size: int, master_addr: str, master_port: int, model_path: str,
@@ -131,12 +130,6 @@ class LearnerWorker:
         return result
 
     # ---- weight sync (rank 0 holds the publisher, next to the weights) ---------------------------
-    def weight_layout(self, dtype: str, bucket_mb: int):
-        """The flat-bucket layout of the policy's parameters (collective backends)."""
-        from relate_ray.sync.broadcast import plan_buckets
-
-        return plan_buckets(((n, tuple(p.shape)) for n, p in self.engine.module.named_parameters()), dtype, bucket_mb)
-
     def weight_sync_endpoint(self) -> tuple[str, int]:
         """Host and a free port for the broadcast group's store, on this learner's node."""
         from relate_ray.sync.broadcast import free_port
@@ -144,18 +137,21 @@ class LearnerWorker:
         return ray.util.get_node_ip_address(), free_port()
 
     def open_weight_sync(self, backend: str, dtype: str, bucket_mb: int, run_id: str = "", shm_root: str | None = None,
-                         endpoint: tuple[str, int] | None = None, world_size: int = 0, timeout_s: float = 300.0) -> None:
-        """shm: shared-memory buckets. gloo / nccl: open the broadcast group as its root (blocks until
-        every rollout engine has joined, so call it together with their join)."""
+                         endpoint: tuple[str, int] | None = None, world_size: int = 0, timeout_s: float = 300.0):
+        """shm: shared-memory buckets; returns None. gloo / nccl: open the broadcast group as its root
+        (blocks until every rollout engine has joined, so call it together with their join) and
+        return the bucket layout, planned once here, that the receivers need."""
         if backend == "shm":
             from relate_ray.sync.shm import SharedMemoryPublisher
 
             self.publisher = SharedMemoryPublisher(run_id, dtype, bucket_mb, Path(shm_root) if shm_root else None)
-            return
-        from relate_ray.sync.broadcast import BroadcastPublisher, open_group
+            return None
+        from relate_ray.sync.broadcast import BroadcastPublisher, open_group, plan_buckets
 
+        layout = plan_buckets(((n, tuple(p.shape)) for n, p in self.engine.module.named_parameters()), dtype, bucket_mb)
         group = open_group(backend, endpoint[0], endpoint[1], 0, world_size, timeout_s)
-        self.publisher = BroadcastPublisher(backend, group, self.weight_layout(dtype, bucket_mb), self.device)
+        self.publisher = BroadcastPublisher(backend, group, layout, self.device)
+        return layout
 
     def publish_weights(self, version: int):
         """Send the current policy weights through the sync backend; returns the manifest."""
