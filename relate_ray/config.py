@@ -13,6 +13,7 @@ from typing import Optional
 from hydra.core.config_store import ConfigStore
 
 from relate_ray.assets import DEFAULT_EMBEDDER, DEFAULT_POLICY
+from relate_ray.algo.credit import REWARD_AGGREGATIONS
 from relate_ray.algo.loss import AGGREGATIONS
 from relate_ray.rewards.presets import RewardConfig
 
@@ -104,6 +105,15 @@ class LearnerConfig:
     loss_agg: str = "token-mean"
     # Recompute pi_theta_old log-probs on the learner (true) or use the rollout engine's (false).
     recompute_old_logprobs: bool = True
+    # Updates per rollout (eq. 6's clip only acts from the second): the step's samples are cut into
+    # `mini_batches` optimizer steps, repeated for `ppo_epochs` passes; pi_theta_old is the policy
+    # before the first. 1 and 1: one update, ratio 1, as plain policy gradient.
+    ppo_epochs: int = 1
+    mini_batches: int = 1
+    # Truncated importance sampling on the rollout/learner mismatch (verl's TIS, TRL's
+    # vllm_importance_sampling_correction): each token's policy-gradient term is weighted by
+    # min(pi_old / pi_rollout, tis_cap). 0: off.
+    tis_cap: float = 0.0
     # Run each distinct prompt once and its G responses on the shared KV cache (same numbers, about
     # half the compute); off: one padded forward of every prompt + response.
     share_prompt_prefix: bool = True
@@ -150,6 +160,10 @@ class SyncConfig:
     # dtype the rollout engines receive: auto (= the engines' dtype, see model.dtype) | bfloat16 | float32.
     dtype: str = "auto"
     bucket_mb: int = 256
+    # How the learner's fp32 weights become bf16 engine weights: stochastic (unbiased: each step's
+    # update reaches the engine in expectation) | nearest (drops every update below half a bf16 ulp,
+    # so a bf16 engine stops following an fp32 learner; see relate_ray/sync/rounding.py).
+    rounding: str = "stochastic"
     # gloo / nccl: how long joining the group or one broadcast may take before the run fails.
     timeout_s: float = 300.0
 
@@ -210,6 +224,11 @@ def validate_config(cfg) -> None:
     _check(samples % cfg.learner.num_ranks == 0, "learner.num_ranks",
            f"must divide the step's {samples} samples (trainer.prompts_per_step x rollout.group_size)",
            cfg.learner.num_ranks)
+    _check(cfg.learner.ppo_epochs >= 1, "learner.ppo_epochs", "must be at least 1", cfg.learner.ppo_epochs)
+    _check(cfg.learner.mini_batches >= 1, "learner.mini_batches", "must be at least 1", cfg.learner.mini_batches)
+    _check(samples % (cfg.learner.num_ranks * cfg.learner.mini_batches) == 0, "learner.mini_batches",
+           f"mini_batches x learner.num_ranks must divide the step's {samples} samples", cfg.learner.mini_batches)
+    _check(cfg.learner.tis_cap >= 0, "learner.tis_cap", "must be >= 0 (0: off)", cfg.learner.tis_cap)
     _check(cfg.learner.lr > 0, "learner.lr", "must be positive", cfg.learner.lr)
     _check(cfg.learner.micro_batch_size >= 1, "learner.micro_batch_size", "must be at least 1",
            cfg.learner.micro_batch_size)
@@ -229,8 +248,12 @@ def validate_config(cfg) -> None:
                                                          and cfg.cluster.gpus_per_learner_rank > 0),
            "sync.backend", "nccl needs GPU rollout workers and learner ranks (cluster.gpus_per_rollout_worker, "
            "cluster.gpus_per_learner_rank); on CPU use shm or gloo", cfg.sync.backend)
+    _check(cfg.sync.rounding in ("nearest", "stochastic"), "sync.rounding", "must be nearest or stochastic",
+           cfg.sync.rounding)
     _check(cfg.sync.bucket_mb >= 1, "sync.bucket_mb", "must be at least 1", cfg.sync.bucket_mb)
     _check(cfg.sync.timeout_s > 0, "sync.timeout_s", "must be positive", cfg.sync.timeout_s)
+    _check(cfg.reward.aggregation in REWARD_AGGREGATIONS, "reward.aggregation",
+           f"must be one of {', '.join(REWARD_AGGREGATIONS)}", cfg.reward.aggregation)
     _check(len(cfg.reward.components) > 0, "reward.components", "needs at least one component", dict(cfg.reward.components))
     from relate_ray.rewards.base import known_rewards
 

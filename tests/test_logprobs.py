@@ -40,3 +40,24 @@ def test_pad_rows_right_pads_ragged_lists_and_arrays():
     out = pad_rows([[1.5, 2.0], np.array([3.0]), []], width=3)
     assert out.dtype == torch.float32
     assert out.tolist() == [[1.5, 2.0, 0.0], [3.0, 0.0, 0.0], [0.0, 0.0, 0.0]]
+
+
+def test_token_logprobs_take_the_sampling_temperature():
+    torch.manual_seed(2)
+    logits = torch.randn(2, 3, 7)
+    tokens = torch.tensor([[1, 2, 3], [4, 5, 6]])
+    mask = torch.ones(2, 3)
+    got = token_logprobs(logits, tokens, mask, temperature=0.7)
+    full = torch.log_softmax(logits / 0.7, dim=-1)
+    assert torch.allclose(got, full.gather(2, tokens.unsqueeze(-1)).squeeze(-1), atol=1e-6)
+    # Not the temperature-1 values: the learner would score another distribution than it sampled.
+    assert not torch.allclose(got, token_logprobs(logits, tokens, mask), atol=1e-3)
+
+
+def test_response_logprobs_pass_the_temperature_through():
+    torch.manual_seed(3)
+    packed = pack_sequences([[1, 2]], [[3, 4]], pad_id=0)
+    logits = torch.randn(1, 4, 9)
+    got = response_logprobs(logits, packed.input_ids, packed.response_index, packed.response_mask, temperature=2.0)
+    full = torch.log_softmax(logits / 2.0, dim=-1)
+    assert torch.allclose(got, torch.tensor([[full[0, 1, 3], full[0, 2, 4]]]), atol=1e-6)

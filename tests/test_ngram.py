@@ -4,7 +4,8 @@ import random
 
 import pytest
 
-from relate_ray.rewards.ngram import NgramWindow, count_and_flag, flag_tokens, high_frequency_ngrams
+from relate_ray.rewards.ngram import (NgramWindow, count_and_flag, flag_tokens, high_frequency_ngrams,
+                                     maximal_spans)
 
 
 def random_sequences(n, length, seed=0):
@@ -40,10 +41,63 @@ def test_flag_tokens_marks_every_token_inside_an_occurrence():
         False, True, True, True, True, True, False]
 
 
-def test_counts_are_occurrences_for_eq4():
-    counts, flags = count_and_flag([[7, 8, 7, 8], [1, 2], []], {(7, 8), (1, 2, 3)})
-    assert counts.tolist() == [2, 0, 0]
-    assert flags.shape == (3, 4) and not flags[2].any()
+def test_counts_are_maximal_spans_for_eq4():
+    # Eq. 4 read as a sum over maximal high-frequency spans: touching or repeated occurrences with
+    # no free token between them form one span; any uncovered token between them makes two.
+    counts, flags = count_and_flag([[7, 8, 7, 8], [7, 8, 0, 7, 8], [1, 2], []], {(7, 8), (1, 2, 3)})
+    assert counts.tolist() == [1, 2, 0, 0]
+    assert flags.shape == (4, 5) and flags[1].tolist() == [True, True, False, True, True]
+    assert not flags[2].any() and not flags[3].any()
+
+
+def test_maximal_spans_counts_runs_of_flags():
+    flags = [[1, 1, 0, 1, 1, 1, 0], [1, 1, 1, 1, 1, 1, 1], [0] * 7, [1, 0, 1, 0, 1, 0, 1]]
+    assert maximal_spans(flags).tolist() == [2, 1, 0, 4]
+
+
+def test_a_planted_10_token_template_counts_once_per_occurrence():
+    # Nested counting charged each occurrence for all 45 of its sub-grams (9 + 8 + ... + 1).
+    template = list(range(1, 11))
+    seqs = random_sequences(40, 40, seed=3)
+    for s in seqs[:20]:
+        s[5:15] = template
+    seqs[0][25:35] = template  # a second, separate occurrence in sequence 0
+    frequent = high_frequency_ngrams(seqs, n_min=2, n_max=10, min_doc_freq=0.2)
+    assert tuple(template) in frequent and len(frequent) == 45
+    counts, _ = count_and_flag(seqs, frequent)
+    assert counts.tolist() == [2] + [1] * 19 + [0] * 20
+
+
+def _reference_flags(seq, ngrams):
+    """Brute force: True on every token inside any occurrence of any n-gram (the eq. 5 cover)."""
+    flags = [False] * len(seq)
+    for g in ngrams:
+        for c in range(len(seq) - len(g) + 1):
+            if tuple(seq[c:c + len(g)]) == g:
+                flags[c:c + len(g)] = [True] * len(g)
+    return flags
+
+
+def test_flags_are_the_union_of_all_ngram_covers():
+    # A small alphabet gives many overlapping, touching and nested matches of mixed lengths.
+    rng = random.Random(4)
+    seqs = [[rng.randrange(4) for _ in range(rng.randrange(0, 30))] for _ in range(50)]
+    ngrams = {(0, 1), (1, 2, 3), (3, 3, 0, 1), (2, 2), (0, 1, 2, 3, 0)}
+    counts, flags = count_and_flag(seqs, ngrams)
+    for i, seq in enumerate(seqs):
+        expected = _reference_flags(seq, ngrams)
+        assert flags[i, : len(seq)].tolist() == expected
+        assert not flags[i, len(seq):].any()  # padding is never flagged
+        runs = sum(1 for t, f in enumerate(expected) if f and (t == 0 or not expected[t - 1]))
+        assert counts[i] == runs
+
+
+def test_exempt_tokens_are_unflagged_and_split_spans():
+    seqs = [[7, 8, 9, 7, 8, 9], [7, 8, 9]]
+    exempt = [[False, False, False, True, False, False], [False] * 3]
+    counts, flags = count_and_flag(seqs, {(7, 8), (8, 9, 7)}, exempt=exempt)
+    assert flags[0].tolist() == [True, True, True, False, True, False]  # 8-9-7 still matched
+    assert counts.tolist() == [2, 1]
 
 
 def test_window_penalizes_templates_across_steps():

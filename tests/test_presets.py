@@ -39,3 +39,15 @@ def test_token_granularity_needs_a_token_form():
     cfg.components.length.granularity = "token"
     with pytest.raises(ValueError, match="reward.components.length.granularity"):
         component_specs(cfg)
+
+
+def test_reward_aggregation_is_validated():
+    from relate_ray.config import ConfigError, validate_config
+
+    with initialize_config_dir(config_dir=str(DEFAULT_CONF_DIR), version_base="1.3"):
+        for good in ("sum_then_normalize", "normalize_then_sum"):
+            validate_config(compose(config_name="config", overrides=[f"reward.aggregation={good}"]))
+        cfg = compose(config_name="config", overrides=["reward.aggregation=normalise_then_sum"])
+    assert cfg.reward.aggregation == "normalise_then_sum"  # Hydra takes any string; validate_config must not
+    with pytest.raises(ConfigError, match=r"^reward\.aggregation: must be one of sum_then_normalize, normalize_then_sum"):
+        validate_config(cfg)

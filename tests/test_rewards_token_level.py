@@ -70,8 +70,11 @@ def test_diversity_flags_a_template_shared_across_the_batch(tokenizer, good_row)
     flagged = flagged_text(tokenizer, batch, 0, out.token_flags[0])
     assert "book today and save big" in flagged
     assert "Title" not in flagged and "Description" not in flagged  # the required keys are exempt
-    occurrences = -out.scores[0] / 0.1  # eq. 4: -delta_d per occurrence of a frequent n-gram
-    assert occurrences == pytest.approx(round(occurrences)) and occurrences >= 6
+    # Eq. 4 read over maximal spans: -delta_d per run of flagged tokens, not per nested sub-gram.
+    # Two runs here: the shared ' Lisbon trip' title and the description template (the exempt
+    # 'Description:' key between them splits them); nested counting gave well over 20 occurrences.
+    runs = sum(1 for t, f in enumerate(out.token_flags[0]) if f and (t == 0 or not out.token_flags[0][t - 1]))
+    assert runs == 2 and out.scores[0] == pytest.approx(-0.1 * runs)
 
 
 def test_diversity_remembers_previous_steps(tokenizer, good_row):

@@ -46,22 +46,34 @@ def pack_sequences(prompts: Sequence[Sequence[int]], responses: Sequence[Sequenc
 
 
 def response_logprobs(logits: torch.Tensor, input_ids: torch.Tensor, response_index: torch.Tensor,
-                      response_mask: torch.Tensor) -> torch.Tensor:
-    """[N, T] log pi(token | prefix) for each response token (0 on padding).
+                      response_mask: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """[N, T] log pi(token | prefix) for each response token (0 on padding), at `temperature`.
 
     Args:
         logits: [N, L, V] model outputs for input_ids [N, L].
         response_index: [N, T] position of each response token; response_mask: [N, T].
+        temperature: the rollout's sampling temperature (see `token_logprobs`).
     """
     # The token at position p is predicted by the logits at p - 1 (response tokens have p >= 1).
     previous = (response_index - 1).clamp(min=0)
     picked = torch.gather(logits, 1, previous.unsqueeze(-1).expand(-1, -1, logits.shape[-1]))
-    return token_logprobs(picked, torch.gather(input_ids, 1, response_index), response_mask)
+    return token_logprobs(picked, torch.gather(input_ids, 1, response_index), response_mask, temperature)
 
 
-def token_logprobs(logits: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """[N, T] log-softmax of `logits` [N, T, V] at `tokens` [N, T], in float32; 0 where mask [N, T] is 0."""
+def token_logprobs(logits: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor,
+                   temperature: float = 1.0) -> torch.Tensor:
+    """[N, T] log-softmax of `logits` / `temperature` [N, T, V] at `tokens` [N, T], in float32; 0 where
+    mask [N, T] is 0.
+
+    The rollout samples from softmax(logits / T), so the policy whose gradient, ratio and KL the
+    learner computes must be that same distribution: every learner log-prob (policy, old, reference)
+    takes the sampling temperature, as verl and OpenRLHF do.
+    """
+    if temperature <= 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
     logits = logits.float()
+    if temperature != 1.0:
+        logits = logits / temperature
     picked = torch.gather(logits, 2, tokens.unsqueeze(-1)).squeeze(-1)
     return (picked - torch.logsumexp(logits, dim=-1)) * mask
 

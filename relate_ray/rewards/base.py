@@ -23,6 +23,9 @@ class RewardBatch:
 
     token_ids[i] are the response's token ids; token_spans[i][t] = (start, end) character offsets of
     token t in texts[i] (see relate_ray.rewards.tokens), so character-level findings map to tokens.
+    step is the training step the batch belongs to: a stateful component (diversity) keeps a scored
+    step pending until it is committed, so a retried call is remembered once and an unaccepted step
+    not at all. None (direct use: tests, evaluation) means remember at once.
     """
 
     requests: list[AdRequest]
@@ -30,6 +33,7 @@ class RewardBatch:
     token_ids: list[list[int]] = field(default_factory=list)
     token_spans: list[list[tuple[int, int]]] = field(default_factory=list)
     ads: list[ParsedAd] = field(default_factory=list)
+    step: int | None = None
 
     def __post_init__(self) -> None:
         if len(self.requests) != len(self.texts):

@@ -4,6 +4,7 @@ Vectorized with numpy: every n-gram of every sequence is reduced to a 64-bit pol
 document frequencies come from `np.unique` over (sequence, hash) pairs, so 512 responses x 64 tokens
 take milliseconds rather than the seconds a dict of tuples would. `NgramWindow` keeps the last K
 steps of generations so a template is penalized across steps, not only within one batch.
+`count_and_flag` counts maximal high-frequency spans (one per template occurrence), see its docstring.
 """
 
 from __future__ import annotations
@@ -99,17 +100,48 @@ def _hash_tuple(ngram: tuple[int, ...]) -> np.uint64:
     return h
 
 
-def count_and_flag(
-    sequences: Sequence[Sequence[int]], ngrams: Iterable[tuple[int, ...]]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Occurrences of the given n-grams in each sequence, and per-token flags.
+def maximal_spans(flags: np.ndarray) -> np.ndarray:
+    """Number of maximal runs of consecutive True per row.
 
+    Args:
+        flags: [N, T] bool, e.g. the union of all high-frequency n-gram covers of each sequence.
     Returns:
-        counts: [N] number of (position, n-gram) occurrences (the sum in eq. 4).
+        [N] int64: how many runs each row holds. [1 1 0 1 1 1 0] has 2 runs, [1 1 1 1] has 1.
+    """
+    flags = np.asarray(flags, dtype=bool)
+    if flags.ndim != 2:
+        raise ValueError(f"flags must be [N, T], got shape {flags.shape}")
+    # A run starts at a True whose left neighbour (or the row's start) is False.
+    starts = flags.copy()
+    starts[:, 1:] &= ~flags[:, :-1]
+    return starts.sum(axis=1).astype(np.int64)
+
+
+def count_and_flag(
+    sequences: Sequence[Sequence[int]],
+    ngrams: Iterable[tuple[int, ...]],
+    exempt: Sequence[Sequence[bool]] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Maximal high-frequency spans in each sequence, and per-token flags.
+
+    Eq. 4 sums over the n-grams of y. Every sub-gram of a frequent template is itself frequent, so a
+    literal sum over nested (position, n-gram) pairs charges a k-token template about k^2/2 times.
+    We read the sum as one over maximal high-frequency spans: the union of all frequent n-gram
+    covers is taken, and each maximal run of covered tokens counts once (one template occurrence),
+    however long it is. Templates that overlap or touch form one run; two occurrences with any
+    uncovered token between them are two. The covered-token count is `flags.sum(axis=1)`.
+
+    Args:
+        sequences: N token-id lists (any lengths; T = the longest).
+        ngrams: the n-grams to find (tuples of token ids, any lengths).
+        exempt: optional per-token flags [N][T_i]; these tokens are never flagged (e.g. the fixed
+            'Title:'/'Description:' keys). Matching ignores them, so other tokens' flags do not change;
+            runs are counted after the exemption, so an exempt token splits a run.
+    Returns:
+        counts: [N] int64 number of maximal flagged spans (the sum in eq. 4, read as above).
         flags: [N, T] bool, True on every token inside an occurrence (eq. 5), False on padding.
     """
     ids = _pad(sequences, None)
-    counts = np.zeros(len(sequences), dtype=np.int64)
     flags = np.zeros(ids.shape, dtype=bool)
     by_length: dict[int, list[np.uint64]] = {}
     for g in ngrams:
@@ -119,14 +151,16 @@ def count_and_flag(
             continue
         hashes, valid = _window_hashes(ids, n)
         hit = np.isin(hashes, np.array(wanted, dtype=np.uint64)) & valid
-        counts += hit.sum(axis=1)
         # A hit at window start c covers tokens c .. c+n-1: a difference array marks the cover.
         cover = np.zeros((ids.shape[0], ids.shape[1] + 1), dtype=np.int64)
         r, c = np.nonzero(hit)
         np.add.at(cover, (r, c), 1)
         np.add.at(cover, (r, c + n), -1)
         flags |= np.cumsum(cover[:, :-1], axis=1) > 0
-    return counts, flags
+    if exempt is not None:
+        for i, row in enumerate(exempt):
+            flags[i, : len(row)] &= ~np.asarray(row, dtype=bool)
+    return maximal_spans(flags), flags
 
 
 def flag_tokens(sequence: Sequence[int], ngrams: Iterable[tuple[int, ...]]) -> list[bool]:

@@ -34,8 +34,21 @@ class RewardConfig:
     # lambda2 (eq. 5): penalty per token inside a high-frequency n-gram. Smaller than lambda1: a
     # template flags many tokens at once, and each flagged token's advantage moves by alpha * lambda2.
     lambda2: float = 0.1
-    # delta_d (eq. 4): sentence-level diversity penalty per high-frequency n-gram occurrence.
-    delta_d: float = 0.05
+    # delta_d (eq. 4): sentence-level diversity penalty per maximal high-frequency span (one template
+    # occurrence, however long; see relate_ray.rewards.ngram.count_and_flag), capped at 1 in total
+    # (DiversityReward.max_penalty), so the score lies in [-1, 0] like the other rewards. 0.25: one
+    # template costs a quarter of that range, about what a 4-token template cost under nested n-gram
+    # counting at 0.05 (6 sub-grams); 0.05 per span would be drowned by rewards spanning [-1, 1].
+    delta_d: float = 0.25
+    # How the sentence-level components become one advantage per sample:
+    # sum_then_normalize: the paper's eq. 8 on the weighted sum r_i = sum_k w_k x_ik, one group
+    #   normalization. A component with a small within-group spread (100 * pCTCVR moves by a few
+    #   hundredths inside a group) barely moves the advantage next to ones spanning [-1, 1].
+    # normalize_then_sum: GDPO (Liu et al. 2026, arXiv 2601.05242; TRL's
+    #   multi_objective_aggregation="normalize_then_sum"): each component normalized within its
+    #   group, the weighted sum, then scaled by its batch-wide std. Every varying component gets the
+    #   same within-group say before the weights apply. reward/total still reports r_i.
+    aggregation: str = "sum_then_normalize"
 
 
 def component_specs(cfg) -> list[ComponentSpec]:

@@ -42,23 +42,39 @@ class RiskReward:
 
 @register_reward("diversity")
 class DiversityReward:
-    """Eq. 4: -delta_d per occurrence of a high-frequency n-gram (2 <= n <= 10), judged over this
-    batch plus the last `window_steps` steps; flags the tokens inside those n-grams (eq. 5).
+    """Eq. 4: -delta_d per maximal high-frequency span (n-grams with 2 <= n <= 10, judged over this
+    batch plus the last `window_steps` steps), capped at -max_penalty; flags the tokens inside those
+    spans (eq. 5).
+
+    Scale: with the defaults (delta_d 0.25, max_penalty 1.0) the score lies in [-1, 0], the range of
+    the other rewards: one template costs 0.25 however long it is, four or more cost 1.0.
+    max_penalty=None removes the cap (then the score is unbounded below).
 
     The fixed 'Title:'/'Description:' keys are excluded: every well-formed answer must contain them.
     With group_size G > 1 a document is one prompt's G candidates together, so a phrase counts as a
     template when it recurs across different requests, not when one request's candidates share its
     facts. The default threshold (min_doc_freq 0.5 of those documents) keeps ordinary function-word
     bigrams, which most requests' candidates contain somewhere, from counting as templates as soon as
-    the window holds a few steps. Stateful: each call remembers the batch for `window_steps` calls.
+    the window holds a few steps.
+
+    Stateful, with remembering kept apart from scoring. A batch with `step` set is scored without
+    side effects on the window: its documents wait as pending under that step (re-scoring the step,
+    e.g. a retried call, replaces them) until `commit(step)` remembers them, once. A batch with
+    step None (direct use: tests, evaluation) is remembered at once, as before.
     """
 
-    def __init__(self, delta_d: float = 0.05, n_min: int = 2, n_max: int = 10,
+    # Pending steps kept at most: a step never committed (its rewards were not accepted) is
+    # forgotten once this many newer steps are pending, so they cannot pile up over a run.
+    max_pending = 4
+
+    def __init__(self, delta_d: float = 0.25, n_min: int = 2, n_max: int = 10,
                  min_doc_freq: float = 0.5, window_steps: int = 8, min_docs: int = 3,
-                 group_size: int = 1, max_penalty: float | None = None) -> None:
+                 group_size: int = 1, max_penalty: float | None = 1.0) -> None:
         self.delta_d, self.max_penalty, self.group_size = delta_d, max_penalty, group_size
         self.ngram_args = {"n_min": n_min, "n_max": n_max, "min_doc_freq": min_doc_freq, "min_docs": min_docs}
         self.window = NgramWindow(window_steps)
+        self._pending: dict[int, tuple[list, list]] = {}  # step -> (documents, masks), oldest first
+        self._committed: set[int] = set()
 
     def _documents(self, token_ids: list, ignore: list) -> tuple[list, list]:
         """Join each group's sequences into one document; an ignored separator keeps n-grams from
@@ -82,19 +98,47 @@ class DiversityReward:
                   for spans, text in zip(batch.token_spans, batch.texts)]
         docs, doc_masks = self._documents(batch.token_ids, ignore)
         frequent = self.window.high_frequency(docs, doc_masks, **self.ngram_args)
-        counts, flags = count_and_flag(batch.token_ids, frequent)
-        self.window.push(docs, doc_masks)
-        penalty = self.delta_d * counts
-        if self.max_penalty is not None:  # optional cap, so one long template cannot drown other rewards
+        # Eq. 4: we read the sum over n-grams as a sum over maximal high-frequency spans, so a
+        # template is one penalty however long it is, and sentence-level (Model 3/4) and token-level
+        # (RELATE) diversity differ in granularity, not scale. The spans are those of the flagged
+        # tokens, so both forms penalize exactly the same text.
+        counts, flags = count_and_flag(batch.token_ids, frequent, exempt=ignore)
+        self._remember(batch.step, docs, doc_masks)
+        penalty = self.delta_d * counts.astype(np.float64)
+        if self.max_penalty is not None:  # the cap keeps the score in [-max_penalty, 0]
             penalty = np.minimum(penalty, self.max_penalty)
         scores = -penalty.astype(np.float32)
-        token_flags = [(flags[i, : len(ids)] & ~ignore[i]).astype(np.float32)
-                       for i, ids in enumerate(batch.token_ids)]
+        token_flags = [flags[i, : len(ids)].astype(np.float32) for i, ids in enumerate(batch.token_ids)]
         return RewardOutput("diversity", scores, token_flags, info={"high_freq_ngrams": float(len(frequent))})
 
+    def _remember(self, step: int | None, docs: list, masks: list) -> None:
+        if step is None:
+            self.window.push(docs, masks)
+            return
+        self._pending.pop(step, None)  # re-scoring replaces, and moves the step to the newest end
+        self._pending[step] = (docs, masks)
+        while len(self._pending) > self.max_pending:
+            self._pending.pop(next(iter(self._pending)))
+
+    def commit(self, step: int) -> bool:
+        """Remember the documents scored for `step` in the window, exactly once.
+
+        Returns True when they were pushed; a second commit of the step, or a commit of a step never
+        scored (or forgotten, see max_pending), does nothing and returns False.
+        """
+        entry = self._pending.pop(step, None)
+        if entry is None or step in self._committed:
+            return False
+        self._committed.add(step)
+        self.window.push(*entry)
+        return True
+
     def state_dict(self) -> dict:
-        """The n-gram window: a resumed run judges templates against the same past steps."""
+        """The n-gram window: a resumed run judges templates against the same past steps.
+        Pending (scored, uncommitted) steps are not part of it."""
         return self.window.state_dict()
 
     def load_state_dict(self, state: dict) -> None:
         self.window.load_state_dict(state)
+        self._pending.clear()
+        self._committed.clear()

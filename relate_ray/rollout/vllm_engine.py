@@ -58,12 +58,16 @@ def build_llm(
     gpu_memory_utilization: float = 0.5,
     worker_extension_cls: str | None = None,
     in_process: bool = True,
+    logprobs_mode: str = "raw_logprobs",
 ):
     """Start a vLLM engine on the local device (CPU build or CUDA build, whichever is installed).
 
     in_process: the engine core and its single worker (tensor_parallel_size 1) run in this process,
     instead of two more processes that each import torch and vLLM again; `python -m relate_ray.bench
     engine [--subprocesses]` measures the difference (start-up time, processes, resident memory).
+    logprobs_mode: what the returned log-probs are of. vLLM's default `raw_logprobs` is the model's
+    distribution before temperature; the rollout asks for `processed_logprobs` (after temperature
+    and top-p, the distribution it sampled from), which is what the learner computes too.
     """
     # Both must be set before the engine starts; the KV cache size is ignored by the CUDA build.
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(kv_cache_gib))
@@ -77,6 +81,7 @@ def build_llm(
         max_model_len=max_model_len,
         gpu_memory_utilization=gpu_memory_utilization,
         enforce_eager=True,  # no graph capture: start-up dominates at our sizes
+        logprobs_mode=logprobs_mode,
     )
     if in_process:
         kwargs["distributed_executor_backend"] = "uni"

@@ -21,6 +21,7 @@ from datetime import timedelta
 import torch
 
 from relate_ray.sync.base import WeightManifest, WeightPublisher
+from relate_ray.sync.rounding import cast_weights, sync_generator
 
 COLLECTIVE_BACKENDS = ("gloo", "nccl")
 _DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
@@ -122,18 +123,22 @@ class BroadcastPublisher(WeightPublisher):
 
     streams = True
 
-    def __init__(self, backend: str, group, layout: BucketLayout, device: torch.device | str) -> None:
+    def __init__(self, backend: str, group, layout: BucketLayout, device: torch.device | str,
+                 rounding: str = "stochastic", seed: int = 0) -> None:
         self.name, self.group, self.layout, self.device = backend, group, layout, torch.device(device)
+        self.rounding, self.seed = rounding, seed
 
     def publish(self, named_tensors: Iterable[tuple[str, torch.Tensor]], version: int) -> WeightManifest:
         tensors = dict(named_tensors)
         dtype = _DTYPES[self.layout.dtype]
+        generator = sync_generator(self.seed, version, self.device)
         for index, bucket in enumerate(self.layout.buckets):
             buffer = torch.empty(self.layout.bucket_numel(index), dtype=dtype, device=self.device)
             for slot in bucket:
                 if slot.name not in tensors:
                     raise KeyError(f"weight sync: parameter {slot.name} is in the layout but not in the model")
-                buffer[slot.offset: slot.offset + slot.numel].copy_(tensors[slot.name].detach().reshape(-1))
+                value = cast_weights(tensors[slot.name].detach().reshape(-1), dtype, self.rounding, generator)
+                buffer[slot.offset: slot.offset + slot.numel].copy_(value)
             self.group.broadcast(buffer, 0).wait()
         return WeightManifest(self.name, version, [f"bucket_{i:04d}" for i in range(len(self.layout.buckets))],
                               self.layout.num_tensors, self.layout.num_bytes)

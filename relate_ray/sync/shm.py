@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from relate_ray.sync.base import WeightManifest, WeightPublisher
+from relate_ray.sync.rounding import cast_weights, sync_generator
 
 _DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 
@@ -28,10 +29,12 @@ def default_shm_root() -> Path:
 class SharedMemoryPublisher(WeightPublisher):
     name = "shm"
 
-    def __init__(self, run_id: str, dtype: str = "bfloat16", bucket_mb: int = 256, root: Path | None = None) -> None:
+    def __init__(self, run_id: str, dtype: str = "bfloat16", bucket_mb: int = 256, root: Path | None = None,
+                 rounding: str = "stochastic", seed: int = 0) -> None:
         if dtype not in _DTYPES:
             raise ValueError(f"sync dtype must be one of {', '.join(_DTYPES)}, got {dtype!r}")
         self.dtype = _DTYPES[dtype]
+        self.rounding, self.seed = rounding, seed
         self.bucket_bytes = bucket_mb << 20
         self.root = (root or default_shm_root()) / run_id
 
@@ -54,9 +57,10 @@ class SharedMemoryPublisher(WeightPublisher):
             manifest.buckets.append(str(path))
             bucket, size = {}, 0
 
+        generator = sync_generator(self.seed, version)
         for name, tensor in named_tensors:
-            # copy=True: tied weights share storage, which safetensors refuses to save twice.
-            value = tensor.detach().to("cpu", dtype=self.dtype, copy=True).contiguous()
+            # A fresh tensor per name: tied weights share storage, which safetensors refuses to save twice.
+            value = cast_weights(tensor.detach().to("cpu"), self.dtype, self.rounding, generator).contiguous()
             bucket[name] = value
             size += value.numel() * value.element_size()
             manifest.num_tensors += 1

@@ -24,6 +24,7 @@ from relate_ray.trainer.checkpoint import (CheckpointSpaceError, check_free_spac
                                           latest_checkpoint, load_reward_state, model_numel, prune_checkpoints,
                                           save_checkpoint)
 from relate_ray.trainer.evaluation import evaluate
+from relate_ray.trainer.learner_batch import combine_rank_stats, plan_minibatches
 from relate_ray.trainer.metrics import MetricsSink
 from relate_ray.trainer.sampler import PromptSampler, SamplerState
 from relate_ray.trainer.setup import Actors, build_actors, load_run_data
@@ -55,22 +56,28 @@ class Controller:
         start = self.resume() if cfg.resume else 0
         sink = MetricsSink(self.out_dir, cfg.trainer.steps, start)
         try:
+            if start == 0 and cfg.trainer.eval_every:
+                # Step 0: the untrained policy on the same held-out requests, so every run measures its gain.
+                sink.log(self.evaluation_row(0, sink))
             for step in range(start + 1, cfg.trainer.steps + 1):
                 metrics, samples = self.train_step(step)
                 sink.log_samples(samples)
                 last = step == cfg.trainer.steps
                 if last or (cfg.trainer.eval_every and step % cfg.trainer.eval_every == 0):
-                    t = time.perf_counter()
-                    eval_metrics, eval_rows = self.evaluate()
-                    metrics.update(eval_metrics)
-                    metrics["time/eval"] = time.perf_counter() - t
-                    sink.log_samples([{"step": step, **row} for row in eval_rows], evaluation=True)
+                    metrics.update(self.evaluation_row(step, sink))
                 sink.log(metrics)
                 if last or (cfg.trainer.checkpoint_every and step % cfg.trainer.checkpoint_every == 0):
                     self.checkpoint(step, final=last)
         finally:
             sink.close()
             self.actors.weights.close()
+
+    def evaluation_row(self, step: int, sink: MetricsSink) -> dict:
+        """eval/* metrics of the current policy (greedy ads on held-out requests), rows to eval_samples."""
+        t = time.perf_counter()
+        eval_metrics, eval_rows = self.evaluate()
+        sink.log_samples([{"step": step, **row} for row in eval_rows], evaluation=True)
+        return {"step": step, **eval_metrics, "time/eval": time.perf_counter() - t}
 
     def train_step(self, step: int) -> tuple[dict, list[dict]]:
         t_step = time.perf_counter()
@@ -79,6 +86,8 @@ class Controller:
         batch, prompt_ids, rollout_logprobs = self.rollout(requests, step)
         t_rollout, t = time.perf_counter() - t, time.perf_counter()
         outputs, dropped = self.actors.rewards.score(batch)
+        # Only now, with every group's scores in, do stateful rewards remember this step (once).
+        self.actors.rewards.commit(step, skip=dropped)
         t_reward, t = time.perf_counter() - t, time.perf_counter()
         credit, mask = self.advantages(batch, outputs)
         learner_stats = self.learn(batch, prompt_ids, rollout_logprobs, credit.advantages, mask)
@@ -93,7 +102,9 @@ class Controller:
                         "advantage/abs_mean": float(credit.advantages.abs().sum() / mask.sum()),
                         "advantage/sentence_std": float(credit.sentence_advantages.std()),
                         "advantage/token_penalized_frac": float((credit.token_rewards != 0).sum() / mask.sum()),
+                        "advantage/zero_std_frac": credit.zero_std_frac,
                         "response_length": float(mask.sum(dim=1).mean())})
+        metrics.update({f"reward_std/{name}": value for name, value in credit.component_group_std.items()})
         metrics.update(learner_stats)
         metrics.update(sync_stats)
         metrics.update({"time/step": time.perf_counter() - t_step, "time/rollout": t_rollout,
@@ -137,7 +148,7 @@ class Controller:
                 token_ids.append(completion["token_ids"])
                 rollout_logprobs.append(completion["logprobs"])
         spans = [token_char_spans(self.data.tokenizer, ids) for ids in token_ids]
-        return RewardBatch(reqs, texts, token_ids, spans), prompt_ids, rollout_logprobs
+        return RewardBatch(reqs, texts, token_ids, spans, step=step), prompt_ids, rollout_logprobs
 
     def advantages(self, batch: RewardBatch, outputs: dict):
         """Eq. 5-9 for the preset: sentence scores and token flags -> per-token advantages."""
@@ -146,23 +157,28 @@ class Controller:
         specs = [s for s in self.specs if s.name in outputs]  # dropped groups sit this step out
         scores = {name: torch.as_tensor(out.scores, dtype=torch.float32) for name, out in outputs.items()}
         flags = {name: pad_rows(out.token_flags, width) for name, out in outputs.items() if out.token_flags is not None}
-        credit = assign_credit(scores, flags, mask, specs, self.cfg.rollout.group_size, self.cfg.reward.alpha)
+        credit = assign_credit(scores, flags, mask, specs, self.cfg.rollout.group_size, self.cfg.reward.alpha,
+                               aggregation=self.cfg.reward.aggregation)
         return credit, mask
 
     def learn(self, batch: RewardBatch, prompt_ids: list[list[int]], rollout_logprobs: list[list[float]],
               advantages: torch.Tensor, mask: torch.Tensor) -> dict:
-        """One DeepSpeed step: the batch split evenly over the learner ranks."""
+        """ppo_epochs x mini_batches DeepSpeed steps, each mini-batch split evenly over the learner ranks."""
         learners = self.actors.learners
-        shares = np.array_split(np.arange(len(batch)), len(learners))
+        lengths = [len(ids) for ids in batch.token_ids]
+        plan, normalizers = plan_minibatches(lengths, len(learners), self.cfg.learner.mini_batches)
         refs = []
-        for learner, share in zip(learners, shares):
-            shard = {"prompt_ids": [prompt_ids[i] for i in share],
-                     "response_ids": [batch.token_ids[i] for i in share],
-                     "advantages": [advantages[i, : int(mask[i].sum())].tolist() for i in share],
-                     "rollout_logprobs": [rollout_logprobs[i] for i in share]}
+        for learner, minibatches in zip(learners, plan):
+            rows = [i for mb in minibatches for i in mb]
+            local = {i: k for k, i in enumerate(rows)}
+            shard = {"prompt_ids": [prompt_ids[i] for i in rows],
+                     "response_ids": [batch.token_ids[i] for i in rows],
+                     "advantages": [advantages[i, : lengths[i]].tolist() for i in rows],
+                     "rollout_logprobs": [rollout_logprobs[i] for i in rows],
+                     "minibatches": [[local[i] for i in mb] for mb in minibatches],
+                     "normalizers": normalizers}
             refs.append(learner.train_step.remote(shard))
-        stats = ray.get(refs)
-        return {key: float(np.mean([s[key] for s in stats])) for key in stats[0]}
+        return combine_rank_stats(ray.get(refs))
 
     def sync(self) -> dict:
         """Move the learner's new weights into every rollout engine (a few RPCs, bucketed tensors)."""

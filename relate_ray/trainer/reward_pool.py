@@ -38,7 +38,7 @@ def _split(batch: RewardBatch, parts: int) -> list[tuple[int, int]]:
 
 def _slice(batch: RewardBatch, start: int, end: int) -> RewardBatch:
     return RewardBatch(batch.requests[start:end], batch.texts[start:end], batch.token_ids[start:end],
-                       batch.token_spans[start:end], batch.ads[start:end])
+                       batch.token_spans[start:end], batch.ads[start:end], step=batch.step)
 
 
 def _merge(parts: list[dict[str, RewardOutput]]) -> dict[str, RewardOutput]:
@@ -99,6 +99,17 @@ class RewardPool:
             raise RewardFailure(f"reward group '{group.name}' failed after {self.retries + 1} attempts")
         log.warning("dropping reward group %s for this step (reward_workers.on_failure=drop)", group.name)
         return None
+
+    def commit(self, step: int, skip: list[str] | tuple[str, ...] = ()) -> None:
+        """Let the stateful components remember `step`'s batch (call once its rewards are accepted).
+
+        Scoring a batch with `step` set only leaves it pending on the stateful workers, so a retried
+        call or a step that is never accepted does not enter the diversity window; committing twice
+        is harmless. Groups named in `skip` (e.g. the dropped groups `score` returned) are left out.
+        """
+        refs = [w.commit.remote(step) for g in self.groups if not g.splittable and g.name not in skip
+                for w in g.workers]  # a member that did not score the step has nothing pending
+        ray.get(refs, timeout=self.timeout_s)
 
     def state_dict(self) -> dict[str, dict]:
         """Stateful components' state ({component: state}); only single-member groups hold state."""

@@ -107,6 +107,8 @@ def learner_config(cfg, tokenizer) -> dict:
             "beta": lc.beta, "kl_kind": lc.kl_kind, "loss_agg": lc.loss_agg,
             "recompute_old_logprobs": lc.recompute_old_logprobs, "share_prompt_prefix": lc.share_prompt_prefix,
             "gradient_checkpointing": lc.gradient_checkpointing, "fused_adam": lc.fused_adam,
+            "temperature": cfg.rollout.temperature, "ppo_epochs": lc.ppo_epochs, "mini_batches": lc.mini_batches,
+            "tis_cap": lc.tis_cap,
             "pad_id": tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id}
 
 
@@ -145,5 +147,5 @@ def build_actors(cfg, data: RunData, run_id: str) -> Actors:
 
     sync_dtype = resolve_dtype(cfg.model.dtype) if cfg.sync.dtype == "auto" else cfg.sync.dtype
     weights = WeightSync(cfg.sync.backend, learners[0], rollout, run_id, sync_dtype, cfg.sync.bucket_mb,
-                         cfg.sync.timeout_s)
+                         cfg.sync.timeout_s, rounding=cfg.sync.rounding)
     return Actors(rollout, learners, pool, weights, handles)

@@ -18,18 +18,20 @@ log = logging.getLogger(__name__)
 
 class WeightSync:
     def __init__(self, backend: str, learner, rollout: list, run_id: str, dtype: str, bucket_mb: int,
-                 timeout_s: float = 300.0, shm_root: str | None = None) -> None:
+                 timeout_s: float = 300.0, shm_root: str | None = None, rounding: str = "stochastic") -> None:
         self.backend, self.learner, self.rollout = backend, learner, rollout
         self.run_id, self.shm_root = run_id, shm_root
         self.layout = None
         if backend == "shm":
-            ray.get(learner.open_weight_sync.remote("shm", dtype, bucket_mb, run_id=run_id, shm_root=shm_root))
+            ray.get(learner.open_weight_sync.remote("shm", dtype, bucket_mb, run_id=run_id, shm_root=shm_root,
+                                                    rounding=rounding))
             return
         # One group rank per rollout engine (tensor_parallel_size 1), the learner is the root (0).
         endpoint = ray.get(learner.weight_sync_endpoint.remote())
         world = 1 + len(rollout)
         self.layout, *_ = ray.get([learner.open_weight_sync.remote(backend, dtype, bucket_mb, endpoint=endpoint,
-                                                                   world_size=world, timeout_s=timeout_s)]
+                                                                   world_size=world, timeout_s=timeout_s,
+                                                                   rounding=rounding)]
                                   + [w.join_weight_group.remote(backend, endpoint, 1 + i, world, timeout_s)
                                      for i, w in enumerate(rollout)])
         log.info("weight sync: %s group of %d at %s:%d, %d buckets", backend, world, *endpoint,

@@ -18,7 +18,8 @@ import ray
 import torch
 
 from relate_ray.algo.logprobs import pad_rows
-from relate_ray.algo.loss import grpo_loss
+from relate_ray.algo.loss import StepNormalizer, grpo_loss, truncated_is_weights
+from relate_ray.algo.mismatch import MismatchStats
 from relate_ray.trainer.checkpoint import RESUME_DIR
 from relate_ray.workers.learner_forward import full_logprobs, shared_prefix_logprobs
 
@@ -51,7 +52,8 @@ class LearnerWorker:
         # fused: one kernel over ZeRO's flat fp32 partition instead of a dozen full passes (CPU and CUDA).
         optimizer = torch.optim.AdamW(policy.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"],
                                       betas=(0.9, 0.95), fused=cfg["fused_adam"])
-        self.accumulation = max(1, math.ceil(cfg["samples_per_rank"] / cfg["micro_batch_size"]))
+        # Micro-batches per optimizer step: this rank's share of one mini-batch, micro_batch_size at a time.
+        self.accumulation = max(1, math.ceil(cfg["samples_per_rank"] / cfg["mini_batches"] / cfg["micro_batch_size"]))
         ds_config = {
             "train_micro_batch_size_per_gpu": cfg["micro_batch_size"],
             "gradient_accumulation_steps": self.accumulation,
@@ -71,63 +73,115 @@ class LearnerWorker:
 
     def _logprobs(self, model, prompts: list[list[int]], responses: list[list[int]],
                   trained: bool = False) -> torch.Tensor:
-        """[n, T] response log-probs. Gradient checkpointing turns the KV cache off, so the trained
-        policy then takes the full forward; the reference always shares prompt passes."""
+        """[n, T] response log-probs at the sampling temperature. Gradient checkpointing turns the
+        KV cache off, so the trained policy then takes the full forward; the reference always
+        shares prompt passes."""
         share = self.cfg["share_prompt_prefix"] and not (trained and self.cfg["gradient_checkpointing"])
         forward = shared_prefix_logprobs if share else full_logprobs
-        return forward(model, prompts, responses, self.cfg["pad_id"], self.device)
+        return forward(model, prompts, responses, self.cfg["pad_id"], self.device, self.cfg["temperature"])
+
+    def _frozen_logprobs(self, model, shard: dict, chunks: list[list[int]]) -> list[torch.Tensor]:
+        """No-grad log-probs of every micro-batch, computed once per step and reused by each update."""
+        with torch.no_grad():
+            return [self._logprobs(model, [shard["prompt_ids"][i] for i in idx],
+                                   [shard["response_ids"][i] for i in idx]).float() for idx in chunks]
 
     def train_step(self, shard: dict) -> dict:
-        """One optimizer step over this rank's samples.
+        """ppo_epochs x len(minibatches) optimizer steps over this rank's samples.
 
         shard: prompt_ids, response_ids (lists of token lists), advantages, rollout_logprobs (lists of
-        per-token floats). Returns mean loss, KL, clip fraction, ratio and the grad norm.
+        per-token floats); minibatches (this rank's sample positions for each mini-batch) and
+        normalizers ([tokens, sequences] of each mini-batch over all ranks, see StepNormalizer).
+        pi_theta_old and pi_ref log-probs are taken once, before the first update, so from the
+        second update on the ratio in eq. 6 moves and its clip acts.
+
+        Returns token-weighted means (kl, clip_frac, ratio, mismatch/*) with their token count, this
+        rank's share of the mean update's loss, and the mean grad norm; the driver combines ranks
+        with `relate_ray.trainer.learner_batch.combine_rank_stats`.
         """
         cfg = self.cfg
-        n = len(shard["prompt_ids"])
         micro = cfg["micro_batch_size"]
-        chunks = [list(range(s, min(s + micro, n))) for s in range(0, n, micro)]
-        if len(chunks) != self.accumulation:
-            # DeepSpeed steps the optimizer after exactly `accumulation` micro-batches.
-            raise ValueError(f"rank {self.rank}: {n} samples make {len(chunks)} micro-batches, "
-                             f"expected {self.accumulation}")
-        totals = {"loss": 0.0, "kl": 0.0, "clip_frac": 0.0, "ratio": 0.0}
-        timing = {"reference": 0.0, "forward": 0.0, "backward": 0.0, "optimizer": 0.0}
-        self.engine.train()
-        for idx in chunks:
-            prompts = [shard["prompt_ids"][i] for i in idx]
-            responses = [shard["response_ids"][i] for i in idx]
-            width = max(len(r) for r in responses)
-            mask = pad_rows([[1.0] * len(r) for r in responses], width).to(self.device)
-            advantages = pad_rows([shard["advantages"][i] for i in idx], width).to(self.device)
+        minibatch_chunks = [[mb[s:s + micro] for s in range(0, len(mb), micro)] for mb in shard["minibatches"]]
+        for chunks in minibatch_chunks:
+            if len(chunks) != self.accumulation:
+                # DeepSpeed steps the optimizer after exactly `accumulation` micro-batches.
+                raise ValueError(f"rank {self.rank}: a mini-batch makes {len(chunks)} micro-batches, "
+                                 f"expected {self.accumulation}")
+        all_chunks = [idx for chunks in minibatch_chunks for idx in chunks]
+        timing = {"reference": 0.0, "old": 0.0, "forward": 0.0, "backward": 0.0, "optimizer": 0.0}
+        t = time.perf_counter()
+        ref = dict(zip(map(tuple, all_chunks), self._frozen_logprobs(self.reference, shard, all_chunks)))
+        timing["reference"] = time.perf_counter() - t
+        # One update per step: pi_theta_old is the policy before it, which the training forward itself
+        # computes, so its detached values serve (no second forward). More updates need them fixed first
+        # (also for the rollout mismatch when old log-probs come from the engine).
+        single_update = cfg["ppo_epochs"] == 1 and len(minibatch_chunks) == 1
+        old = None
+        if not single_update:
             t = time.perf_counter()
-            with torch.no_grad():
-                ref_logp = self._logprobs(self.reference, prompts, responses).float()
-            t, timing["reference"] = time.perf_counter(), timing["reference"] + time.perf_counter() - t
-            logp = self._logprobs(self.engine, prompts, responses, trained=True).float()
-            if cfg["recompute_old_logprobs"]:
-                # One update per step: pi_theta_old is the policy before this update, which is
-                # exactly what this forward pass computes, so its detached values are the
-                # recomputed old log-probs (no second forward needed).
-                old_logp = logp.detach()
-            else:
-                old_logp = pad_rows([shard["rollout_logprobs"][i] for i in idx], width).to(self.device)
-            loss, stats = grpo_loss(logp, old_logp, ref_logp, advantages, mask, clip_eps=cfg["clip_eps"],
-                                    clip_eps_high=cfg["clip_eps_high"], beta=cfg["beta"], kl_kind=cfg["kl_kind"],
-                                    agg=cfg["loss_agg"])
-            t, timing["forward"] = time.perf_counter(), timing["forward"] + time.perf_counter() - t
-            self.engine.backward(loss)
-            t, timing["backward"] = time.perf_counter(), timing["backward"] + time.perf_counter() - t
-            self.engine.step()  # the optimizer steps on the last micro-batch only
-            timing["optimizer"] += time.perf_counter() - t
-            totals["loss"] += loss.item()
-            for key in ("kl", "clip_frac", "ratio"):
-                totals[key] += stats[key]
-        result = {k: v / len(chunks) for k, v in totals.items()}
-        norm = self.engine.get_global_grad_norm()
-        result["grad_norm"] = float(norm) if norm is not None else float("nan")
+            self.engine.eval()
+            old = dict(zip(map(tuple, all_chunks), self._frozen_logprobs(self.engine.module, shard, all_chunks)))
+            timing["old"] = time.perf_counter() - t
+        sums: dict[str, float] = {}
+        tokens = loss_sum = 0.0
+        mismatch = MismatchStats()
+        norms = []
+        self.engine.train()
+        for epoch in range(cfg["ppo_epochs"]):
+            for chunks, (mb_tokens, mb_seqs) in zip(minibatch_chunks, shard["normalizers"]):
+                normalizer = StepNormalizer(mb_tokens, mb_seqs)
+                for idx in chunks:
+                    stats, n_tokens = self._micro_step(shard, idx, ref[tuple(idx)], old, normalizer, timing,
+                                                       mismatch if epoch == 0 else None)
+                    tokens += n_tokens
+                    loss_sum += stats.pop("loss_share")
+                    for key, value in stats.items():
+                        sums[key] = sums.get(key, 0.0) + value * n_tokens
+                norm = self.engine.get_global_grad_norm()
+                norms.append(float(norm) if norm is not None else float("nan"))
+        result = {key: value / max(tokens, 1.0) for key, value in sums.items()}
+        result.update(mismatch.result())
+        result["tokens"] = tokens
+        # This rank's shares of each update's loss, averaged over updates; ranks' values add up.
+        result["loss"] = loss_sum / len(norms)
+        result["grad_norm"] = sum(norms) / len(norms)
+        result["optimizer_steps"] = len(norms)
         result.update({f"time/learner_{key}": value for key, value in timing.items()})
         return result
+
+    def _micro_step(self, shard: dict, idx: list[int], ref_logp: torch.Tensor, old: dict | None,
+                    normalizer: StepNormalizer, timing: dict, mismatch: MismatchStats | None) -> tuple[dict, float]:
+        """Forward, loss and backward of one micro-batch; the optimizer steps on a mini-batch's last."""
+        cfg = self.cfg
+        prompts = [shard["prompt_ids"][i] for i in idx]
+        responses = [shard["response_ids"][i] for i in idx]
+        width = max(len(r) for r in responses)
+        mask = pad_rows([[1.0] * len(r) for r in responses], width).to(self.device)
+        advantages = pad_rows([shard["advantages"][i] for i in idx], width).to(self.device)
+        rollout_logp = pad_rows([shard["rollout_logprobs"][i] for i in idx], width).to(self.device)
+        t = time.perf_counter()
+        logp = self._logprobs(self.engine, prompts, responses, trained=True).float()
+        learner_old = old[tuple(idx)] if old is not None else logp.detach()  # the policy before this step
+        old_logp = learner_old if cfg["recompute_old_logprobs"] else rollout_logp
+        if mismatch is not None:
+            mismatch.add(learner_old, rollout_logp, mask)
+        weights = truncated_is_weights(old_logp, rollout_logp, cfg["tis_cap"]) if cfg["tis_cap"] else None
+        loss, stats = grpo_loss(logp, old_logp, ref_logp, advantages, mask, clip_eps=cfg["clip_eps"],
+                                clip_eps_high=cfg["clip_eps_high"], beta=cfg["beta"], kl_kind=cfg["kl_kind"],
+                                agg=cfg["loss_agg"], normalizer=normalizer, is_weights=weights)
+        t, timing["forward"] = time.perf_counter(), timing["forward"] + time.perf_counter() - t
+        # The loss is this micro-batch's share of the mini-batch's loss over all ranks (StepNormalizer),
+        # so the shares are summed, not averaged: no division by the accumulation steps, and the
+        # world-size factor undoes ZeRO's mean over ranks.
+        self.engine.backward(loss * self.world_size, scale_wrt_gas=False)
+        t, timing["backward"] = time.perf_counter(), timing["backward"] + time.perf_counter() - t
+        self.engine.step()  # the optimizer steps on the mini-batch's last micro-batch only
+        timing["optimizer"] += time.perf_counter() - t
+        n_tokens = float(mask.sum())
+        stats["loss_share"] = loss.item()
+        if weights is not None:
+            stats["tis_weight"] = float((weights * mask).sum() / mask.sum().clamp(min=1.0))
+        return stats, n_tokens
 
     # ---- weight sync (rank 0 holds the publisher, next to the weights) ---------------------------
     def weight_sync_endpoint(self) -> tuple[str, int]:
@@ -137,20 +191,23 @@ class LearnerWorker:
         return ray.util.get_node_ip_address(), free_port()
 
     def open_weight_sync(self, backend: str, dtype: str, bucket_mb: int, run_id: str = "", shm_root: str | None = None,
-                         endpoint: tuple[str, int] | None = None, world_size: int = 0, timeout_s: float = 300.0):
+                         endpoint: tuple[str, int] | None = None, world_size: int = 0, timeout_s: float = 300.0,
+                         rounding: str = "stochastic"):
         """shm: shared-memory buckets; returns None. gloo / nccl: open the broadcast group as its root
         (blocks until every rollout engine has joined, so call it together with their join) and
-        return the bucket layout, planned once here, that the receivers need."""
+        return the bucket layout, planned once here, that the receivers need. rounding: how fp32
+        weights become the engines' dtype (relate_ray.sync.rounding)."""
         if backend == "shm":
             from relate_ray.sync.shm import SharedMemoryPublisher
 
-            self.publisher = SharedMemoryPublisher(run_id, dtype, bucket_mb, Path(shm_root) if shm_root else None)
+            self.publisher = SharedMemoryPublisher(run_id, dtype, bucket_mb, Path(shm_root) if shm_root else None,
+                                                   rounding, self.cfg["seed"])
             return None
         from relate_ray.sync.broadcast import BroadcastPublisher, open_group, plan_buckets
 
         layout = plan_buckets(((n, tuple(p.shape)) for n, p in self.engine.module.named_parameters()), dtype, bucket_mb)
         group = open_group(backend, endpoint[0], endpoint[1], 0, world_size, timeout_s)
-        self.publisher = BroadcastPublisher(backend, group, layout, self.device)
+        self.publisher = BroadcastPublisher(backend, group, layout, self.device, rounding, self.cfg["seed"])
         return layout
 
     def publish_weights(self, version: int):
@@ -163,11 +220,14 @@ class LearnerWorker:
     def close_weight_sync(self) -> None:
         self.publisher.close()
 
-    def logprobs_of(self, prompt_ids: list[int], response_ids: list[int], use_policy: bool = True) -> list[float]:
-        """Log-probs of a response under the current policy (or the reference), for sync checks."""
+    def logprobs_of(self, prompt_ids: list[int], response_ids: list[int], use_policy: bool = True,
+                    temperature: float = 1.0) -> list[float]:
+        """Log-probs of a response under the current policy (or the reference) at `temperature`
+        (1: the raw distribution, as vLLM's prompt log-probs), for sync checks."""
         with torch.no_grad():
             model = self.engine.module if use_policy else self.reference
-            return self._logprobs(model, [prompt_ids], [response_ids])[0].float().tolist()
+            return shared_prefix_logprobs(model, [prompt_ids], [response_ids], self.cfg["pad_id"], self.device,
+                                          temperature)[0].float().tolist()
 
     def save_checkpoint(self, folder: str, tokenizer_path: str, client_state: dict) -> None:
         """All ranks: DeepSpeed state (optimizer, engine) under folder/deepspeed; rank 0 also writes

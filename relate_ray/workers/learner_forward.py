@@ -19,17 +19,19 @@ from relate_ray.algo.logprobs import pack_sequences, response_logprobs, token_lo
 
 
 def full_logprobs(model, prompts: Sequence[Sequence[int]], responses: Sequence[Sequence[int]], pad_id: int,
-                  device: torch.device | str = "cpu") -> torch.Tensor:
-    """[N, T] response-token log-probs from one padded forward of every prompt + response."""
+                  device: torch.device | str = "cpu", temperature: float = 1.0) -> torch.Tensor:
+    """[N, T] response-token log-probs (at the sampling `temperature`) from one padded forward of
+    every prompt + response."""
     packed = pack_sequences(prompts, responses, pad_id)
     logits = model(input_ids=packed.input_ids.to(device), attention_mask=packed.attention_mask.to(device)).logits
     return response_logprobs(logits, packed.input_ids.to(device), packed.response_index.to(device),
-                             packed.response_mask.to(device))
+                             packed.response_mask.to(device), temperature)
 
 
 def shared_prefix_logprobs(model, prompts: Sequence[Sequence[int]], responses: Sequence[Sequence[int]],
-                           pad_id: int, device: torch.device | str = "cpu") -> torch.Tensor:
-    """[N, T] response-token log-probs (0 on padding, T = longest response), rows in input order.
+                           pad_id: int, device: torch.device | str = "cpu", temperature: float = 1.0) -> torch.Tensor:
+    """[N, T] response-token log-probs at the sampling `temperature` (0 on padding, T = longest
+    response), rows in input order.
 
     Rows with identical prompts share one prompt pass. Needs a Hugging Face causal LM that accepts
     `use_cache`, `past_key_values`, `position_ids` and `logits_to_keep` (Llama, Qwen, Mistral...).
@@ -42,7 +44,8 @@ def shared_prefix_logprobs(model, prompts: Sequence[Sequence[int]], responses: S
         rows_of.setdefault(tuple(prompt), []).append(i)
     pieces, order = [], []
     for prompt, rows in rows_of.items():
-        pieces.append(_group_logprobs(model, prompt, [responses[i] for i in rows], width, pad_id, device))
+        pieces.append(_group_logprobs(model, prompt, [responses[i] for i in rows], width, pad_id, device,
+                                      temperature))
         order.extend(rows)
     stacked = torch.cat(pieces)
     inverse = torch.empty(len(order), dtype=torch.long)
@@ -51,7 +54,7 @@ def shared_prefix_logprobs(model, prompts: Sequence[Sequence[int]], responses: S
 
 
 def _group_logprobs(model, prompt: tuple[int, ...], responses: list[Sequence[int]], width: int, pad_id: int,
-                    device) -> torch.Tensor:
+                    device, temperature: float) -> torch.Tensor:
     """[k, width] log-probs of k responses to one prompt: prompt pass once, responses on its cache."""
     k, length = len(responses), len(prompt)
     if width == 0:
@@ -74,4 +77,4 @@ def _group_logprobs(model, prompt: tuple[int, ...], responses: list[Sequence[int
     out = model(input_ids=tokens, attention_mask=attention, position_ids=positions, past_key_values=cache,
                 use_cache=True, logits_to_keep=slice(0, width - 1))
     logits = torch.cat([prefix.logits[:, -1:].expand(k, 1, -1), out.logits], dim=1)
-    return token_logprobs(logits, tokens, mask)
+    return token_logprobs(logits, tokens, mask, temperature)

@@ -31,6 +31,11 @@ class RewardWorker:
     def score(self, batch: RewardBatch) -> dict[str, RewardOutput]:
         return {name: component(batch) for name, component in self.components.items()}
 
+    def commit(self, step: int) -> list[str]:
+        """Commit `step` on the components that keep scored batches pending (diversity's window);
+        returns the names of those that remembered it (a repeated commit remembers nothing)."""
+        return [name for name, c in self.components.items() if hasattr(c, "commit") and c.commit(step)]
+
     def state(self) -> dict[str, dict]:
         """State of the stateful components (those with state_dict, e.g. diversity's n-gram window)."""
         return {name: c.state_dict() for name, c in self.components.items() if hasattr(c, "state_dict")}

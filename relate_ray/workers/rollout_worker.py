@@ -24,7 +24,8 @@ class RolloutWorker:
 
         self.llm = build_llm(model_path, dtype=dtype, seed=seed, max_model_len=max_model_len,
                              kv_cache_gib=kv_cache_gib, gpu_memory_utilization=gpu_memory_utilization,
-                             worker_extension_cls="relate_ray.sync.vllm_extension.WeightLoaderExtension")
+                             worker_extension_cls="relate_ray.sync.vllm_extension.WeightLoaderExtension",
+                             logprobs_mode="processed_logprobs")
         self.version = 0
 
     def ready(self) -> dict:
@@ -33,7 +34,7 @@ class RolloutWorker:
     def generate(self, prompt_ids: list[list[int]], n: int, temperature: float, top_p: float,
                  max_tokens: int, seed: int | None = None) -> list[list[dict]]:
         """For each tokenized prompt, n completions as dicts (prompt_index, token_ids, text,
-        logprobs, finish_reason). Token ids in, so the learner scores exactly these prompt tokens.
+        logprobs, finish_reason); logprobs are of the sampled distribution (after temperature). Token ids in, so the learner scores exactly these prompt tokens.
         seed: reseed the sampler first (see relate_reseed), for samples reproducible per step."""
         from vllm import TokensPrompt
 

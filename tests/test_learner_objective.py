@@ -1,0 +1,79 @@
+"""The real DeepSpeed learner (Ray actors, ZeRO-2 over gloo, a tiny random Llama): one step's
+gradient does not depend on micro_batch_size or num_ranks, and with ppo_epochs > 1 the clip of
+eq. 6 acts (slow: each case builds its own learner ranks)."""
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+# Responses of very different lengths, so any per-micro-batch normalisation would show.
+PROMPTS = [[1, 2, 3, 4, 5], [6, 7, 8]] * 3
+RESPONSES = [[11, 12], [13, 14, 15, 16, 17, 18, 19, 20, 21], [22], [23, 24, 25, 26], [27, 28, 29, 30, 31, 32], [33]]
+ADVANTAGES = [1.0, -0.5, 2.0, -1.5, 0.7, -1.2]
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    import ray
+
+    ray.init(num_cpus=4, include_dashboard=False, namespace="relate_ray_test", log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def run_step(tiny_policy_dir, num_ranks, micro_batch_size, ppo_epochs=1, mini_batches=1, lr=1e-6, agg="token-mean"):
+    """Build `num_ranks` learner ranks with these settings, train one step on the fixed batch and
+    return the combined stats (as the controller does)."""
+    import ray
+    from omegaconf import OmegaConf
+    from transformers import AutoTokenizer
+
+    from relate_ray.config import RelateConfig
+    from relate_ray.sync.broadcast import free_port
+    from relate_ray.trainer.learner_batch import combine_rank_stats, plan_minibatches
+    from relate_ray.trainer.setup import learner_config
+    from relate_ray.workers.learner import LearnerWorker
+
+    cfg = OmegaConf.structured(RelateConfig)
+    cfg.trainer.prompts_per_step, cfg.rollout.group_size = 2, 3
+    cfg.learner.update(num_ranks=num_ranks, micro_batch_size=micro_batch_size, ppo_epochs=ppo_epochs,
+                       mini_batches=mini_batches, lr=lr, beta=0.04, loss_agg=agg, fused_adam=False)
+    lcfg = learner_config(cfg, AutoTokenizer.from_pretrained(tiny_policy_dir))
+    port = free_port()
+    ranks = [LearnerWorker.remote(r, num_ranks, "127.0.0.1", port, str(tiny_policy_dir), lcfg, 1)
+             for r in range(num_ranks)]
+    plan, normalizers = plan_minibatches([len(r) for r in RESPONSES], num_ranks, mini_batches)
+    refs = []
+    for rank, minibatches in zip(ranks, plan):
+        rows = [i for mb in minibatches for i in mb]
+        local = {i: k for k, i in enumerate(rows)}
+        refs.append(rank.train_step.remote({
+            "prompt_ids": [PROMPTS[i] for i in rows], "response_ids": [RESPONSES[i] for i in rows],
+            "advantages": [[ADVANTAGES[i]] * len(RESPONSES[i]) for i in rows],
+            "rollout_logprobs": [[-1.0] * len(RESPONSES[i]) for i in rows],
+            "minibatches": [[local[i] for i in mb] for mb in minibatches], "normalizers": normalizers}))
+    stats = combine_rank_stats(ray.get(refs))
+    for rank in ranks:
+        ray.kill(rank)
+    return stats
+
+
+@pytest.mark.parametrize("agg", ["token-mean", "seq-mean-token-mean"])
+def test_gradient_is_the_same_for_any_micro_batch_size_and_rank_count(ray_session, tiny_policy_dir, agg):
+    whole = run_step(tiny_policy_dir, num_ranks=1, micro_batch_size=6, agg=agg)
+    one_by_one = run_step(tiny_policy_dir, num_ranks=1, micro_batch_size=1, agg=agg)
+    two_ranks = run_step(tiny_policy_dir, num_ranks=2, micro_batch_size=1, agg=agg)
+    assert whole["grad_norm"] > 0
+    for other in (one_by_one, two_ranks):
+        assert other["grad_norm"] == pytest.approx(whole["grad_norm"], rel=1e-4)
+        assert other["loss"] == pytest.approx(whole["loss"], rel=1e-4, abs=1e-6)
+        assert other["kl"] == pytest.approx(whole["kl"], abs=1e-7)
+
+
+def test_clip_acts_from_the_second_update(ray_session, tiny_policy_dir):
+    single = run_step(tiny_policy_dir, num_ranks=1, micro_batch_size=3, lr=1e-2)
+    assert single["clip_frac"] == 0.0 and single["optimizer_steps"] == 1  # one update: ratio 1 by construction
+    several = run_step(tiny_policy_dir, num_ranks=1, micro_batch_size=3, ppo_epochs=2, mini_batches=2, lr=1e-2)
+    assert several["optimizer_steps"] == 4
+    assert several["clip_frac"] > 0.0
+    assert several["ratio"] != pytest.approx(1.0, abs=1e-3)
