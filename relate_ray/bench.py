@@ -97,6 +97,7 @@ def bench_learner_step(args: argparse.Namespace) -> dict:
     from relate_ray.data.prompts import DEFAULT_CONF_DIR
     from relate_ray.config import register_configs
     from relate_ray.sync.broadcast import free_port
+    from relate_ray.trainer.learner_batch import learner_shards
     from relate_ray.trainer.setup import learner_config
     from relate_ray.workers.learner import LearnerWorker
 
@@ -116,13 +117,13 @@ def bench_learner_step(args: argparse.Namespace) -> dict:
                    for _ in range(cfg.trainer.prompts_per_step)]
         responses = [[rng.randrange(100, 49_000) for _ in range(cfg.rollout.max_new_tokens)]
                      for _ in range(len(prompts) * g)]
-        shard = {"prompt_ids": [p for p in prompts for _ in range(g)], "response_ids": responses,
-                 "advantages": [[rng.gauss(0, 1)] * len(r) for r in responses],
-                 "rollout_logprobs": [[-2.0] * len(r) for r in responses]}
+        shard, = learner_shards([p for p in prompts for _ in range(g)], responses,
+                                [[rng.gauss(0, 1)] * len(r) for r in responses],
+                                [[-2.0] * len(r) for r in responses], 1, cfg.learner.mini_batches)
         steps = [ray.get(learner.train_step.remote(shard)) for _ in range(args.repeat + 1)][1:]
     finally:
         ray.shutdown()
-    keys = ["reference", "forward", "backward", "optimizer"]
+    keys = ["reference", "old", "forward", "backward", "optimizer"]
     result = {k: round(statistics.median(s[f"time/learner_{k}"] for s in steps), 2) for k in keys}
     result["total_s"] = round(sum(result.values()), 2)
     return {"samples": len(responses), **result}

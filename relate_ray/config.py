@@ -72,7 +72,7 @@ class TrainerConfig:
     # Learner steps in the run.
     steps: int = 15
     # B: prompts per step; each gets G candidates, so a step trains on B * G samples.
-    prompts_per_step: int = 2
+    prompts_per_step: int = 4
     # Evaluate on held-out requests every this many steps (0: never) and at the end.
     eval_every: int = 5
     eval_prompts: int = 16
@@ -82,6 +82,11 @@ class TrainerConfig:
     # state needed to resume (0: all); older ones keep only the Hugging Face model (a fifth of the size).
     keep_checkpoints: int = 0
     keep_resume_states: int = 1
+    # DAPO's dynamic sampling (Yu et al. 2025): sample ceil(oversample x prompts_per_step) prompts,
+    # train on prompts_per_step of them, those whose G rewards differ first (a group whose rewards
+    # are all equal has advantage 0 and teaches nothing; advantage/zero_std_frac counts them).
+    dynamic_sampling: bool = False
+    oversample: float = 1.5
 
 
 @dataclass
@@ -109,7 +114,7 @@ class LearnerConfig:
     # `mini_batches` optimizer steps, repeated for `ppo_epochs` passes; pi_theta_old is the policy
     # before the first. 1 and 1: one update, ratio 1, as plain policy gradient.
     ppo_epochs: int = 1
-    mini_batches: int = 1
+    mini_batches: int = 2
     # Truncated importance sampling on the rollout/learner mismatch (verl's TIS, TRL's
     # vllm_importance_sampling_correction): each token's policy-gradient term is weighted by
     # min(pi_old / pi_rollout, tis_cap). 0: off.
@@ -213,6 +218,7 @@ def validate_config(cfg) -> None:
     _check(cfg.trainer.steps >= 1, "trainer.steps", "must be at least 1", cfg.trainer.steps)
     _check(cfg.trainer.prompts_per_step >= 1, "trainer.prompts_per_step", "must be at least 1",
            cfg.trainer.prompts_per_step)
+    _check(cfg.trainer.oversample >= 1, "trainer.oversample", "must be >= 1", cfg.trainer.oversample)
     _check(cfg.trainer.eval_every >= 0, "trainer.eval_every", "must be >= 0", cfg.trainer.eval_every)
     _check(cfg.trainer.checkpoint_every >= 0, "trainer.checkpoint_every", "must be >= 0", cfg.trainer.checkpoint_every)
     _check(cfg.trainer.keep_checkpoints >= 0, "trainer.keep_checkpoints", "must be >= 0 (0 keeps all)",

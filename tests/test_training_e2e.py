@@ -132,3 +132,17 @@ def test_sweep_of_two_presets_with_two_learner_ranks_and_broadcast_sync(tmp_path
     first, second = (read_metrics(run)[0] for run in runs)
     assert "reward/ctcvr" not in first and "reward/ctcvr" in second
     assert first["sync/tensors"] == 20 and first["sync/buckets"] == 1 and first["sync/version"] == 1
+
+
+def test_dynamic_sampling_trains_on_a_full_batch_of_the_sampled_groups(tmp_path, tiny):
+    # DAPO's dynamic sampling: twice the prompts are sampled, prompts_per_step groups are trained on.
+    result = launch("reward=model2", "trainer.steps=1", "trainer.dynamic_sampling=true", "trainer.oversample=2",
+                    *tiny, f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    row = read_metrics(tmp_path)[0]
+    assert row["batch/samples"] == 4
+    assert 0.0 <= row["dynamic/zero_std_frac_sampled"] <= 1.0
+    # The trained batch holds the informative groups first: its zero-std share can only be lower.
+    assert row["advantage/zero_std_frac"] <= row["dynamic/zero_std_frac_sampled"]
+    state = json.loads((tmp_path / "checkpoints" / "step_1" / "trainer_state.json").read_text())
+    assert state["sampler"]["position"] == 4  # 2 x 2 prompts drawn

@@ -1,6 +1,7 @@
-"""Weight sync takes effect, for each CPU backend: after one learner step and a sync, the vLLM engine's
-log-probs of a fixed response match the learner's updated policy and differ from before
-(slow: real Ray actors, a real vLLM engine and a real DeepSpeed learner, shared by both backends)."""
+"""Weight sync takes effect, for each CPU backend and for a bf16 engine: after learner steps and a
+sync, the vLLM engine's log-probs of a fixed response match the learner's updated policy and differ
+from before; the rollout's sampling log-probs are of the tempered distribution (slow: real Ray
+actors, real vLLM engines and real DeepSpeed learners)."""
 
 import numpy as np
 import pytest
@@ -8,12 +9,24 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def actors(policy_dir):
-    import ray
-    from transformers import AutoTokenizer
+PROMPT = "Write an ad for cheap flights to Lisbon."
 
+
+@pytest.fixture(scope="module")
+def ray_session():
+    import ray
+
+    ray.init(num_cpus=4, include_dashboard=False, namespace="relate_ray_test", log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def start_pair(policy_dir, engine_dtype: str, **learner_overrides):
+    """A rollout engine in `engine_dtype` and an fp32 learner rank with the run's own settings
+    (learner_overrides aside), both ready."""
+    import ray
     from omegaconf import OmegaConf
+    from transformers import AutoTokenizer
 
     from relate_ray.config import RelateConfig
     from relate_ray.sync.broadcast import free_port
@@ -21,26 +34,76 @@ def actors(policy_dir):
     from relate_ray.workers.learner import LearnerWorker
     from relate_ray.workers.rollout_worker import RolloutWorker
 
-    ray.init(num_cpus=4, include_dashboard=False, namespace="relate_ray_test", log_to_driver=False)
     tokenizer = AutoTokenizer.from_pretrained(policy_dir)
-    prompt = tokenizer("Write an ad for cheap flights to Lisbon.", add_special_tokens=False)["input_ids"]
-    responses = {backend: tokenizer(text, add_special_tokens=False)["input_ids"] for backend, text in
-                 [("shm", "Title: Lisbon Flights From $59"), ("gloo", "Cheap fares to Portugal, book now")]}
-    rollout = RolloutWorker.remote(str(policy_dir), "float32", 0, 512, 1, 0.5)
-    # The run's own learner settings, with a large step (lr 1e-3, no KL) so the weights visibly move.
+    rollout = RolloutWorker.remote(str(policy_dir), engine_dtype, 0, 512, 1, 0.5)
     cfg = OmegaConf.structured(RelateConfig)
-    cfg.learner.lr, cfg.learner.beta, cfg.learner.micro_batch_size = 1e-3, 0.0, 2
     cfg.trainer.prompts_per_step, cfg.rollout.group_size = 1, 2
+    cfg.learner.update(learner_overrides)
     learner = LearnerWorker.remote(0, 1, "127.0.0.1", free_port(), str(policy_dir), learner_config(cfg, tokenizer), 2)
     ray.get([rollout.ready.remote(), learner.ready.remote()])
-    yield rollout, learner, prompt, responses
-    ray.shutdown()
+    return rollout, learner, tokenizer
+
+
+def test_bf16_engine_follows_an_fp32_learner_at_the_runs_learning_rate(ray_session, policy_dir, tmp_path):
+    # The bf16 failure: with round-to-nearest casting the engine kept its old weights after steps like
+    # these (every update below half a bf16 ulp was dropped); see relate_ray/sync/rounding.py.
+    import ray
+
+    from relate_ray.trainer.learner_batch import learner_shards
+    from relate_ray.trainer.weight_sync import WeightSync
+
+    rollout, learner, tokenizer = start_pair(policy_dir, "bfloat16", beta=0.0)  # lr 2e-5, as the run
+    prompt = tokenizer(PROMPT, add_special_tokens=False)["input_ids"]
+    response = tokenizer("Title: Lisbon Flights From $59\nDescription: Fly one way with a free bag.",
+                         add_special_tokens=False)["input_ids"]
+    weights = WeightSync("shm", learner, [rollout], "test-bf16", "bfloat16", bucket_mb=64, shm_root=str(tmp_path))
+    before = np.array(ray.get(rollout.prompt_logprobs.remote(prompt, response)))
+    learner_before = np.array(ray.get(learner.logprobs_of.remote(prompt, response)))
+    assert np.abs(before - learner_before).max() < 0.5  # bf16 tolerance: bf16 kernels against fp32 ones
+    shard, = learner_shards([prompt] * 2, [response] * 2, [[1.0] * len(response)] * 2, [before.tolist()] * 2, 1, 1)
+    for version in (1, 2):  # each step moves a weight by about lr = 2e-5, below half a bf16 ulp
+        ray.get(learner.train_step.remote(shard))
+        weights.sync(version)
+    after = np.array(ray.get(rollout.prompt_logprobs.remote(prompt, response)))
+    learner_after = np.array(ray.get(learner.logprobs_of.remote(prompt, response)))
+    learner_moved, engine_moved = learner_after.sum() - learner_before.sum(), after.sum() - before.sum()
+    assert learner_moved > 1.0
+    assert engine_moved == pytest.approx(learner_moved, rel=0.35)  # round-to-nearest: a small fraction
+    assert abs(after.sum() - learner_after.sum()) < 0.35 * learner_moved
+    weights.close()
+    for actor in (rollout, learner):  # free the memory before the float32 pair starts
+        ray.kill(actor)
+
+
+@pytest.fixture(scope="module")
+def actors(ray_session, policy_dir):
+    # The run's own learner settings, with a large step (lr 1e-3, no KL) so the weights visibly move.
+    rollout, learner, tokenizer = start_pair(policy_dir, "float32", lr=1e-3, beta=0.0, micro_batch_size=2)
+    prompt = tokenizer(PROMPT, add_special_tokens=False)["input_ids"]
+    responses = {backend: tokenizer(text, add_special_tokens=False)["input_ids"] for backend, text in
+                 [("shm", "Title: Lisbon Flights From $59"), ("gloo", "Cheap fares to Portugal, book now")]}
+    return rollout, learner, prompt, responses
+
+
+def test_sampling_logprobs_are_of_the_tempered_distribution(actors):
+    # The rollout returns log-probs after temperature (vLLM's processed_logprobs), the distribution it
+    # sampled from and the one the learner scores; vLLM's default would be the temperature-1 values.
+    import ray
+
+    rollout, learner, prompt, _ = actors
+    completion = ray.get(rollout.generate.remote([prompt], 1, 0.5, 1.0, 12, 7))[0][0]
+    tempered = np.array(ray.get(learner.logprobs_of.remote(prompt, completion["token_ids"], temperature=0.5)))
+    raw = np.array(ray.get(learner.logprobs_of.remote(prompt, completion["token_ids"])))
+    sampled = np.array(completion["logprobs"])
+    assert np.allclose(sampled, tempered, atol=2e-2)
+    assert np.abs(sampled - raw).max() > 0.1
 
 
 @pytest.mark.parametrize("backend", ["shm", "gloo"])
 def test_rollout_engine_samples_with_the_learners_new_weights(actors, backend, tmp_path):
     import ray
 
+    from relate_ray.trainer.learner_batch import learner_shards
     from relate_ray.trainer.weight_sync import WeightSync
 
     rollout, learner, prompt, responses = actors
@@ -52,8 +115,7 @@ def test_rollout_engine_samples_with_the_learners_new_weights(actors, backend, t
     assert np.allclose(before, learner_before, atol=2e-2)  # both sides start from the same weights
 
     # A large positive advantage on this response: one step makes it clearly more likely.
-    shard = {"prompt_ids": [prompt, prompt], "response_ids": [response, response],
-             "advantages": [[1.0] * len(response)] * 2, "rollout_logprobs": [before.tolist()] * 2}
+    shard, = learner_shards([prompt] * 2, [response] * 2, [[1.0] * len(response)] * 2, [before.tolist()] * 2, 1, 1)
     ray.get(learner.train_step.remote(shard))
     stats = weights.sync(version=1)
     assert 1 < stats["sync/buckets"] < 20  # bucketed: a handful of transfers, never one per tensor

@@ -71,6 +71,15 @@ def render_messages(request: AdRequest, conf_dir: str | None = None) -> list[dic
 
 def render_prompt(request: AdRequest, tokenizer, conf_dir: str | None = None) -> str:
     """The prompt string for a chat model: messages through the tokenizer's chat template."""
-    return tokenizer.apply_chat_template(
-        render_messages(request, conf_dir), tokenize=False, add_generation_prompt=True
-    )
+    return chat_prompt(tokenizer, render_messages(request, conf_dir))
+
+
+def chat_prompt(tokenizer, messages: list[dict[str, str]]) -> str:
+    """`messages` through the tokenizer's chat template, ready for the assistant's answer.
+
+    Thinking models (Qwen3, the paper's policy) open a `<think>` block unless the template is told
+    `enable_thinking=False`: the policy would spend its token budget thinking and the one-token
+    judge would read `<think>`. So it is passed wherever the template reads it, and only there.
+    """
+    kwargs = {"enable_thinking": False} if "enable_thinking" in (getattr(tokenizer, "chat_template", None) or "") else {}
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, **kwargs)

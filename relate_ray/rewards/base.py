@@ -44,6 +44,12 @@ class RewardBatch:
     def __len__(self) -> int:
         return len(self.texts)
 
+    def select(self, indices: list[int]) -> RewardBatch:
+        """The samples at `indices`, in that order (same step)."""
+        pick = lambda items: [items[i] for i in indices] if items else []  # noqa: E731
+        return RewardBatch(pick(self.requests), pick(self.texts), pick(self.token_ids), pick(self.token_spans),
+                           pick(self.ads), step=self.step)
+
     def content_ads(self) -> list[ParsedAd]:
         """The ads for scorers of content (CTCVR, the judge): an answer with neither field is read
         whole as its title, so it is still judged on its words (the format reward punishes the form)
@@ -60,6 +66,11 @@ class RewardOutput:
     scores: np.ndarray
     token_flags: list[np.ndarray] | None = None
     info: dict[str, float] = field(default_factory=dict)
+
+    def select(self, indices: list[int]) -> RewardOutput:
+        """The outputs of the samples at `indices`, in that order (info stays the batch's)."""
+        flags = None if self.token_flags is None else [self.token_flags[i] for i in indices]
+        return RewardOutput(self.name, self.scores[np.asarray(indices, dtype=int)], flags, dict(self.info))
 
 
 RewardFn = Callable[[RewardBatch], RewardOutput]

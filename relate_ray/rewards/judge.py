@@ -61,8 +61,9 @@ class Judge:
         self.llm, self.tokenizer, self.same_margin = llm, tokenizer, same_margin
 
     def _prompt(self, content: str) -> str:
-        return self.tokenizer.apply_chat_template([{"role": "user", "content": content}],
-                                                  tokenize=False, add_generation_prompt=True)
+        from relate_ray.data.prompts import chat_prompt
+
+        return chat_prompt(self.tokenizer, [{"role": "user", "content": content}])
 
     def _first_token_logprobs(self, contents: list[str]) -> list[dict]:
         from vllm import SamplingParams

@@ -7,6 +7,7 @@ method with its own timer, so `metrics.jsonl` splits the step's wall time the sa
 from __future__ import annotations
 
 import logging
+import math
 import time
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from relate_ray.trainer.checkpoint import (CheckpointSpaceError, check_free_spac
                                           latest_checkpoint, load_reward_state, model_numel, prune_checkpoints,
                                           save_checkpoint)
 from relate_ray.trainer.evaluation import evaluate
-from relate_ray.trainer.learner_batch import combine_rank_stats, plan_minibatches
+from relate_ray.trainer.learner_batch import combine_rank_stats, informative_groups_first, learner_shards
 from relate_ray.trainer.metrics import MetricsSink
 from relate_ray.trainer.sampler import PromptSampler, SamplerState
 from relate_ray.trainer.setup import Actors, build_actors, load_run_data
@@ -81,7 +82,9 @@ class Controller:
 
     def train_step(self, step: int) -> tuple[dict, list[dict]]:
         t_step = time.perf_counter()
-        requests = self.sampler.next_batch(self.cfg.trainer.prompts_per_step)
+        tc = self.cfg.trainer
+        sampled = math.ceil(tc.oversample * tc.prompts_per_step) if tc.dynamic_sampling else tc.prompts_per_step
+        requests = self.sampler.next_batch(sampled)
         t = time.perf_counter()
         batch, prompt_ids, rollout_logprobs = self.rollout(requests, step)
         t_rollout, t = time.perf_counter() - t, time.perf_counter()
@@ -89,6 +92,11 @@ class Controller:
         # Only now, with every group's scores in, do stateful rewards remember this step (once).
         self.actors.rewards.commit(step, skip=dropped)
         t_reward, t = time.perf_counter() - t, time.perf_counter()
+        extra = {}
+        if tc.dynamic_sampling:
+            keep, extra["dynamic/zero_std_frac_sampled"] = self.informative_first(batch, outputs)
+            batch, outputs = batch.select(keep), {name: out.select(keep) for name, out in outputs.items()}
+            prompt_ids, rollout_logprobs = [prompt_ids[i] for i in keep], [rollout_logprobs[i] for i in keep]
         credit, mask = self.advantages(batch, outputs)
         learner_stats = self.learn(batch, prompt_ids, rollout_logprobs, credit.advantages, mask)
         t_learner, t = time.perf_counter() - t, time.perf_counter()
@@ -105,6 +113,7 @@ class Controller:
                         "advantage/zero_std_frac": credit.zero_std_frac,
                         "response_length": float(mask.sum(dim=1).mean())})
         metrics.update({f"reward_std/{name}": value for name, value in credit.component_group_std.items()})
+        metrics.update(extra)
         metrics.update(learner_stats)
         metrics.update(sync_stats)
         metrics.update({"time/step": time.perf_counter() - t_step, "time/rollout": t_rollout,
@@ -161,23 +170,21 @@ class Controller:
                                aggregation=self.cfg.reward.aggregation)
         return credit, mask
 
+    def informative_first(self, batch: RewardBatch, outputs: dict) -> tuple[list[int], float]:
+        """Sample indices of prompts_per_step groups, those whose sentence advantage is not all zero
+        first (in sampling order), then the others to fill; and the sampled share of zero-std groups."""
+        zero = self.advantages(batch, outputs)[0].zero_std_mask.tolist()
+        keep = informative_groups_first(zero, self.cfg.trainer.prompts_per_step, self.cfg.rollout.group_size)
+        return keep, float(sum(zero) / max(len(zero), 1))
+
     def learn(self, batch: RewardBatch, prompt_ids: list[list[int]], rollout_logprobs: list[list[float]],
               advantages: torch.Tensor, mask: torch.Tensor) -> dict:
         """ppo_epochs x mini_batches DeepSpeed steps, each mini-batch split evenly over the learner ranks."""
         learners = self.actors.learners
-        lengths = [len(ids) for ids in batch.token_ids]
-        plan, normalizers = plan_minibatches(lengths, len(learners), self.cfg.learner.mini_batches)
-        refs = []
-        for learner, minibatches in zip(learners, plan):
-            rows = [i for mb in minibatches for i in mb]
-            local = {i: k for k, i in enumerate(rows)}
-            shard = {"prompt_ids": [prompt_ids[i] for i in rows],
-                     "response_ids": [batch.token_ids[i] for i in rows],
-                     "advantages": [advantages[i, : lengths[i]].tolist() for i in rows],
-                     "rollout_logprobs": [rollout_logprobs[i] for i in rows],
-                     "minibatches": [[local[i] for i in mb] for mb in minibatches],
-                     "normalizers": normalizers}
-            refs.append(learner.train_step.remote(shard))
+        rows = [advantages[i, : len(ids)].tolist() for i, ids in enumerate(batch.token_ids)]
+        shards = learner_shards(prompt_ids, batch.token_ids, rows, rollout_logprobs, len(learners),
+                                self.cfg.learner.mini_batches)
+        refs = [learner.train_step.remote(shard) for learner, shard in zip(learners, shards)]
         return combine_rank_stats(ray.get(refs))
 
     def sync(self) -> dict:

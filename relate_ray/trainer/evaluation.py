@@ -8,6 +8,7 @@ from statistics import mean
 import ray
 
 from relate_ray.data.adformat import parse_ad
+from relate_ray.rewards.base import RewardBatch
 from relate_ray.rewards.compliance import check
 from relate_ray.sim.market import MarketSimulator
 
@@ -20,6 +21,7 @@ def evaluate(cfg, actors, data, tokenized_prompt) -> tuple[dict, list[dict]]:
     groups = ray.get(worker.generate.remote(prompts, 1, 0.0, 1.0, cfg.rollout.max_new_tokens))
     ads = [parse_ad(group[0]["text"]) for group in groups]
     scores = MarketSimulator(seed=cfg.seed).score_ads(requests, [(a.title, a.description) for a in ads])
+    predicted = _ctcvr_model_view(actors, requests, [g[0]["text"] for g in groups])
     rows = [{"request_id": r.id, "text": g[0]["text"], "format_problems": list(a.problems),
              "sim_ctcvr": s["ctcvr"]} for r, g, a, s in zip(requests, groups, ads, scores)]
     return {
@@ -28,4 +30,16 @@ def evaluate(cfg, actors, data, tokenized_prompt) -> tuple[dict, list[dict]]:
         "eval/format_ok": mean(float(a.ok) for a in ads),
         "eval/compliance_rate": mean(float(check(g[0]["text"], r.lang).ok) for g, r in zip(groups, requests)),
         "eval/response_length": mean(len(g[0]["token_ids"]) for g in groups),
+        **predicted,
     }, rows
+
+
+def _ctcvr_model_view(actors, requests, texts) -> dict:
+    """eval/ctcvr_pred: the CTCVR reward model's mean pCTCVR of the greedy ads, and eval/ctcvr_reward
+    its reward as trained on. Held-out requests fixed across evaluations, unlike a step's sampled
+    ones, so the trend is not the noise of which requests a step drew. Empty without a CTCVR reward."""
+    workers = getattr(actors, "reward_workers", {}).get("ctcvr")
+    if not workers:
+        return {}
+    out = ray.get(workers[0].score.remote(RewardBatch(list(requests), list(texts))))["ctcvr"]
+    return {"eval/ctcvr_pred": out.info["p_ctcvr"], "eval/ctcvr_reward": float(out.scores.mean())}

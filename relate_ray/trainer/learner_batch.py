@@ -39,6 +39,44 @@ def plan_minibatches(lengths: Sequence[int], num_ranks: int, mini_batches: int
     return plan, normalizers
 
 
+def learner_shards(prompt_ids: Sequence[Sequence[int]], response_ids: Sequence[Sequence[int]],
+                   advantages: Sequence[Sequence[float]], rollout_logprobs: Sequence[Sequence[float]],
+                   num_ranks: int, mini_batches: int) -> list[dict]:
+    """One `LearnerWorker.train_step` shard per rank: its samples' token lists and per-token values,
+    its positions of each mini-batch, and every mini-batch's totals over all ranks.
+
+    Args: per-sample lists, N of each (advantages and rollout_logprobs: one float per response token).
+    """
+    plan, normalizers = plan_minibatches([len(r) for r in response_ids], num_ranks, mini_batches)
+    shards = []
+    for minibatches in plan:
+        rows = [i for mb in minibatches for i in mb]
+        local = {i: k for k, i in enumerate(rows)}
+        shards.append({"prompt_ids": [list(prompt_ids[i]) for i in rows],
+                       "response_ids": [list(response_ids[i]) for i in rows],
+                       "advantages": [list(advantages[i]) for i in rows],
+                       "rollout_logprobs": [list(rollout_logprobs[i]) for i in rows],
+                       "minibatches": [[local[i] for i in mb] for mb in minibatches],
+                       "normalizers": normalizers})
+    return shards
+
+
+def informative_groups_first(zero_std: Sequence[bool], keep: int, group_size: int) -> list[int]:
+    """Sample indices of `keep` groups for DAPO's dynamic sampling: groups with a non-zero sentence
+    advantage first, then zero-std groups to fill; kept groups stay in sampling order.
+
+    Args:
+        zero_std: [B'] True where group k's rewards are all equal (it teaches nothing).
+        keep: B <= B' groups to train on; group_size: G.
+    Returns:
+        [B * G] indices into the sampled batch (groups are G consecutive samples).
+    """
+    if keep > len(zero_std):
+        raise ValueError(f"cannot keep {keep} of {len(zero_std)} sampled groups")
+    ranked = [k for k, z in enumerate(zero_std) if not z] + [k for k, z in enumerate(zero_std) if z]
+    return [k * group_size + j for k in sorted(ranked[:keep]) for j in range(group_size)]
+
+
 def combine_rank_stats(stats: Sequence[dict]) -> dict:
     """One dict of learner metrics from every rank's `train_step` result.
 

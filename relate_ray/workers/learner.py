@@ -165,7 +165,8 @@ class LearnerWorker:
         old_logp = learner_old if cfg["recompute_old_logprobs"] else rollout_logp
         if mismatch is not None:
             mismatch.add(learner_old, rollout_logp, mask)
-        weights = truncated_is_weights(old_logp, rollout_logp, cfg["tis_cap"]) if cfg["tis_cap"] else None
+        # TIS corrects for sampling from pi_rollout instead of the learner's pi_old (whichever old the ratio uses).
+        weights = truncated_is_weights(learner_old, rollout_logp, cfg["tis_cap"]) if cfg["tis_cap"] else None
         loss, stats = grpo_loss(logp, old_logp, ref_logp, advantages, mask, clip_eps=cfg["clip_eps"],
                                 clip_eps_high=cfg["clip_eps_high"], beta=cfg["beta"], kl_kind=cfg["kl_kind"],
                                 agg=cfg["loss_agg"], normalizer=normalizer, is_weights=weights)
