@@ -43,8 +43,12 @@ class WeightPublisher(ABC):
     streams: bool = False  # True: receivers must be receiving while publish() runs
 
     @abstractmethod
-    def publish(self, named_tensors: Iterable[tuple[str, torch.Tensor]], version: int) -> WeightManifest:
-        """Make this version's weights available to loaders; returns the manifest to send them."""
+    def publish(self, named_tensors: Iterable[tuple[str, torch.Tensor]], version: int,
+                rounding_key: int | None = None) -> WeightManifest:
+        """Make this version's weights available to loaders; returns the manifest to send them.
+        rounding_key: what the stochastic rounding draws are seeded with besides the run seed (the
+        learner passes its optimizer step, so a resumed run rounds exactly as an uninterrupted one);
+        None: the version."""
 
     @abstractmethod
     def release(self, version: int) -> None:

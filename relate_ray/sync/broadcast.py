@@ -128,10 +128,11 @@ class BroadcastPublisher(WeightPublisher):
         self.name, self.group, self.layout, self.device = backend, group, layout, torch.device(device)
         self.rounding, self.seed = rounding, seed
 
-    def publish(self, named_tensors: Iterable[tuple[str, torch.Tensor]], version: int) -> WeightManifest:
+    def publish(self, named_tensors: Iterable[tuple[str, torch.Tensor]], version: int,
+                rounding_key: int | None = None) -> WeightManifest:
         tensors = dict(named_tensors)
         dtype = _DTYPES[self.layout.dtype]
-        generator = sync_generator(self.seed, version, self.device)
+        generator = sync_generator(self.seed, version if rounding_key is None else rounding_key, self.device)
         for index, bucket in enumerate(self.layout.buckets):
             buffer = torch.empty(self.layout.bucket_numel(index), dtype=dtype, device=self.device)
             for slot in bucket:

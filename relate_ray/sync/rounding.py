@@ -49,9 +49,9 @@ def cast_weights(values: torch.Tensor, dtype: torch.dtype, rounding: str,
     return values.detach().to(dtype=dtype, copy=True)
 
 
-def sync_generator(seed: int, version: int, device: torch.device | str = "cpu") -> torch.Generator:
-    """The rounding draws of one sync depend only on (run seed, weight version): a resumed run
-    rounds exactly as an uninterrupted one."""
+def sync_generator(seed: int, key: int, device: torch.device | str = "cpu") -> torch.Generator:
+    """The rounding draws of one sync depend only on (run seed, key); the learner's key is its
+    optimizer step, so a resumed run rounds exactly as an uninterrupted one."""
     generator = torch.Generator(device=device)
-    generator.manual_seed((seed * 1_000_003 + version) % (2**63))
+    generator.manual_seed((seed * 1_000_003 + key) % (2**63))
     return generator

@@ -41,7 +41,8 @@ class SharedMemoryPublisher(WeightPublisher):
     def _version_dir(self, version: int) -> Path:
         return self.root / f"v{version:06d}"
 
-    def publish(self, named_tensors: Iterable[tuple[str, torch.Tensor]], version: int) -> WeightManifest:
+    def publish(self, named_tensors: Iterable[tuple[str, torch.Tensor]], version: int,
+                rounding_key: int | None = None) -> WeightManifest:
         from safetensors.torch import save_file
 
         folder = self._version_dir(version)
@@ -57,7 +58,7 @@ class SharedMemoryPublisher(WeightPublisher):
             manifest.buckets.append(str(path))
             bucket, size = {}, 0
 
-        generator = sync_generator(self.seed, version)
+        generator = sync_generator(self.seed, version if rounding_key is None else rounding_key)
         for name, tensor in named_tensors:
             # A fresh tensor per name: tied weights share storage, which safetensors refuses to save twice.
             value = cast_weights(tensor.detach().to("cpu"), self.dtype, self.rounding, generator).contiguous()

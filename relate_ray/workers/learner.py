@@ -213,7 +213,9 @@ class LearnerWorker:
 
     def publish_weights(self, version: int):
         """Send the current policy weights through the sync backend; returns the manifest."""
-        return self.publisher.publish(self.engine.module.named_parameters(), version)
+        # Rounding draws keyed by the optimizer step, not the sync count: a resume adds one sync.
+        return self.publisher.publish(self.engine.module.named_parameters(), version,
+                                      rounding_key=int(self.engine.global_steps))
 
     def release_weights(self, version: int) -> None:
         self.publisher.release(version)
