@@ -73,21 +73,55 @@ def test_missing_or_useless_log_is_a_file_error(tmp_path):
         read_impressions(tmp_path / "bad.jsonl")
 
 
-@pytest.mark.slow
-def test_tiny_training_run_saves_a_model_that_scores(tmp_path):
-    from relate_ray.ctcvr.scorer import CTCVRScorer
+@pytest.fixture(scope="module")
+def tiny_ctcvr(tmp_path_factory):
+    """A CTCVR model trained for 2 epochs on 3,000 simulated impressions of 60 requests."""
     from relate_ray.ctcvr.train import TrainOptions, train
-    from relate_ray.data.adformat import parse_ad, render_ad
     from relate_ray.data.synth import generate_requests
     from relate_ray.data.writers import write_jsonl
     from relate_ray.sim.history import impression_logs
 
+    folder = tmp_path_factory.mktemp("ctcvr")
     requests = generate_requests(60, "en", seed=3)
-    logs = tmp_path / "imp.jsonl"
+    logs = folder / "imp.jsonl"
     write_jsonl(logs, impression_logs(requests, 3000, seed=3))
-    metrics = train(logs, tmp_path / "model", opts=TrainOptions(max_epochs=2))
+    metrics = train(logs, folder / "model", opts=TrainOptions(max_epochs=2))
+    return folder / "model", requests, metrics
+
+
+@pytest.mark.slow
+def test_tiny_training_run_saves_a_model_that_scores(tiny_ctcvr):
+    from relate_ray.ctcvr.scorer import CTCVRScorer
+    from relate_ray.data.adformat import parse_ad, render_ad
+
+    model, requests, metrics = tiny_ctcvr
     assert metrics["train_impressions"] + metrics["valid_impressions"] + metrics["test_impressions"] == 3000
-    scorer = CTCVRScorer(tmp_path / "model")
+    scorer = CTCVRScorer(model)
     ads = [parse_ad(render_ad("Great deal", "Shop now.")), parse_ad(render_ad(requests[0].bidword, "x"))]
     p_ctr, p_ctcvr = scorer.predict(requests[:2], ads)
     assert p_ctr.shape == (2,) and ((p_ctcvr > 0) & (p_ctcvr <= p_ctr)).all()
+
+
+@pytest.mark.slow
+def test_an_unservable_answer_earns_what_the_reference_ad_would(tiny_ctcvr):
+    from relate_ray.data.adformat import render_ad
+    from relate_ray.rewards.base import RewardBatch
+    from relate_ray.rewards.ctcvr import CTCVRReward
+
+    model, requests, _ = tiny_ctcvr
+    request = requests[0]
+    rambling = " ".join(request.selling_points) + " and more, call now, " + request.bidword
+    formatted = render_ad(f"{request.bidword} deals", request.selling_points[0])
+    batch = RewardBatch([request] * 2, [rambling, formatted])
+    relative = CTCVRReward(str(model), relative=True, malformed="reference")(batch)
+    assert relative.scores[0] == 0.0  # log-lift over the reference: the reference is what would run
+    assert relative.scores[1] != 0.0
+    assert relative.info["servable"] == 0.5
+    # Read whole (the default), the rambling answer is scored as if it were an ad.
+    assert CTCVRReward(str(model), relative=True)(batch).scores[0] != 0.0
+    from relate_ray.ctcvr.scorer import CTCVRScorer
+    from relate_ray.data.adformat import ParsedAd
+
+    p_reference = CTCVRScorer(model).predict([request], [ParsedAd(request.bidword, "", ok=True)])[1][0]
+    percent = CTCVRReward(str(model), malformed="reference")(batch).scores[0]
+    assert percent == pytest.approx(100 * p_reference, rel=1e-5)

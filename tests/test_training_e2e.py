@@ -88,7 +88,8 @@ def test_checkpoint_is_a_loadable_hugging_face_model(tiny_run):
 
 
 def test_resume_continues_from_the_last_checkpoint(tiny_run, tiny):
-    result = launch("reward=model2", "trainer.steps=3", "resume=true", *tiny, f"hydra.run.dir={tiny_run}")
+    result = launch("reward=model2", "trainer.steps=3", "resume=true", *tiny,
+                    f"hydra.run.dir={tiny_run}")
     assert result.returncode == 0, result.stderr[-3000:]
     rows = read_metrics(tiny_run)
     assert [r["step"] for r in rows] == [1, 2, 3]
@@ -136,7 +137,8 @@ def test_sweep_of_two_presets_with_two_learner_ranks_and_broadcast_sync(tmp_path
 
 def test_dynamic_sampling_trains_on_a_full_batch_of_the_sampled_groups(tmp_path, tiny):
     # DAPO's dynamic sampling: twice the prompts are sampled, prompts_per_step groups are trained on.
-    result = launch("reward=model2", "trainer.steps=1", "trainer.dynamic_sampling=true", "trainer.oversample=2",
+    result = launch("reward=model2", "trainer.steps=1", "trainer.dynamic_sampling=true",
+                    "trainer.oversample=2",
                     *tiny, f"hydra.run.dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-3000:]
     row = read_metrics(tmp_path)[0]
