@@ -14,6 +14,7 @@ from hydra.core.config_store import ConfigStore
 
 from relate_ray.assets import DEFAULT_EMBEDDER, DEFAULT_POLICY
 from relate_ray.algo.credit import REWARD_AGGREGATIONS
+from relate_ray.sync.rounding import ROUNDINGS
 from relate_ray.algo.loss import AGGREGATIONS
 from relate_ray.rewards.presets import RewardConfig
 
@@ -254,7 +255,7 @@ def validate_config(cfg) -> None:
                                                          and cfg.cluster.gpus_per_learner_rank > 0),
            "sync.backend", "nccl needs GPU rollout workers and learner ranks (cluster.gpus_per_rollout_worker, "
            "cluster.gpus_per_learner_rank); on CPU use shm or gloo", cfg.sync.backend)
-    _check(cfg.sync.rounding in ("nearest", "stochastic"), "sync.rounding", "must be nearest or stochastic",
+    _check(cfg.sync.rounding in ROUNDINGS, "sync.rounding", f"must be one of {', '.join(ROUNDINGS)}",
            cfg.sync.rounding)
     _check(cfg.sync.bucket_mb >= 1, "sync.bucket_mb", "must be at least 1", cfg.sync.bucket_mb)
     _check(cfg.sync.timeout_s > 0, "sync.timeout_s", "must be positive", cfg.sync.timeout_s)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import torch
 
+from relate_ray.algo.loss import kl_penalty
+
 
 def mismatch_kl(learner_logp: torch.Tensor, rollout_logp: torch.Tensor) -> torch.Tensor:
     """[N, T] per-token k3 estimate of KL(pi_rollout || pi_learner) on tokens sampled from pi_rollout.
@@ -17,8 +19,7 @@ def mismatch_kl(learner_logp: torch.Tensor, rollout_logp: torch.Tensor) -> torch
     k3 = r - log r - 1 with r = pi_learner / pi_rollout: unbiased, non-negative, low variance.
     Args: learner_logp, rollout_logp: [N, T] log-probs of the sampled tokens.
     """
-    log_ratio = learner_logp - rollout_logp
-    return torch.exp(log_ratio) - log_ratio - 1.0
+    return kl_penalty(rollout_logp, learner_logp, "k3")  # the KL term's estimator, the other way round
 
 
 class MismatchStats:

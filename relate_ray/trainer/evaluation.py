@@ -38,7 +38,7 @@ def _ctcvr_model_view(actors, requests, texts) -> dict:
     """eval/ctcvr_pred: the CTCVR reward model's mean pCTCVR of the greedy ads, and eval/ctcvr_reward
     its reward as trained on. Held-out requests fixed across evaluations, unlike a step's sampled
     ones, so the trend is not the noise of which requests a step drew. Empty without a CTCVR reward."""
-    workers = getattr(actors, "reward_workers", {}).get("ctcvr")
+    workers = actors.reward_workers.get("ctcvr")
     if not workers:
         return {}
     out = ray.get(workers[0].score.remote(RewardBatch(list(requests), list(texts))))["ctcvr"]
