@@ -146,6 +146,16 @@ class RewardWorkersConfig:
 
 
 @dataclass
+class FaultConfig:
+    # Times Ray restarts a dead rollout or reward worker (its process killed, out of memory...);
+    # the step's unfinished work is then redone on it. Learner ranks are not restarted: a lost
+    # rank ends the run, and resume=true continues from the last checkpoint.
+    max_restarts: int = 3
+    # Seconds a restarted worker may take to come back (a vLLM engine starts in about a minute).
+    restart_timeout_s: float = 600.0
+
+
+@dataclass
 class ClusterConfig:
     # local (start Ray here) | auto (join the running cluster) | a ray:// or host:port address.
     address: str = "local"
@@ -183,6 +193,7 @@ class RelateConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     learner: LearnerConfig = field(default_factory=LearnerConfig)
     reward_workers: RewardWorkersConfig = field(default_factory=RewardWorkersConfig)
+    fault: FaultConfig = field(default_factory=FaultConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     sync: SyncConfig = field(default_factory=SyncConfig)
     # Continue from the last checkpoint in this run directory (pass the same hydra.run.dir).
@@ -250,6 +261,8 @@ def validate_config(cfg) -> None:
     _check(cfg.reward_workers.retries >= 0, "reward_workers.retries", "must be >= 0", cfg.reward_workers.retries)
     _check(cfg.reward_workers.on_failure in ("fail", "drop"), "reward_workers.on_failure", "must be fail or drop",
            cfg.reward_workers.on_failure)
+    _check(cfg.fault.max_restarts >= 0, "fault.max_restarts", "must be >= 0", cfg.fault.max_restarts)
+    _check(cfg.fault.restart_timeout_s > 0, "fault.restart_timeout_s", "must be positive", cfg.fault.restart_timeout_s)
     _check(cfg.sync.backend in ("shm", "gloo", "nccl"), "sync.backend", "must be shm, gloo or nccl", cfg.sync.backend)
     _check(cfg.sync.backend != "nccl" or cfg.dry_run or (cfg.cluster.gpus_per_rollout_worker > 0
                                                          and cfg.cluster.gpus_per_learner_rank > 0),

@@ -21,9 +21,15 @@ from relate_ray.config import ConfigError, register_configs, validate_config
 from relate_ray.data.prompts import DEFAULT_CONF_DIR, PromptTemplateError
 from relate_ray.data.readers import DataFileError
 from relate_ray.trainer.checkpoint import CheckpointSpaceError
+from relate_ray.trainer.recovery import WorkerLostError
+from relate_ray.trainer.reward_pool import RewardFailure
 
 log = logging.getLogger("relate_ray.launch")
 USER_ERRORS = (ConfigError, DataFileError, ModelNotFoundError, PromptTemplateError, CheckpointSpaceError)
+# The run itself failed (a worker lost for good, a reward component that raised): exit 3, one line;
+# the last checkpoint is untouched and resume=true continues from it.
+RUN_FAILURES = (WorkerLostError, RewardFailure)
+RUN_FAILURE_EXIT = 3
 
 register_configs()
 
@@ -71,6 +77,9 @@ def main(cfg: DictConfig) -> None:
     except USER_ERRORS as err:
         sys.stderr.write(f"error: {err}\n")
         sys.exit(1)
+    except RUN_FAILURES as err:
+        sys.stderr.write(f"error: {err}\n")
+        sys.exit(RUN_FAILURE_EXIT)
     finally:
         import ray
 

@@ -140,36 +140,6 @@ def test_pending_steps_are_not_checkpointed_nor_kept_over_a_load(request_):
     assert reward.commit(2) is False and reward.state_dict() == state
 
 
-class _Remote:
-    def __init__(self, calls, worker):
-        self.calls, self.worker = calls, worker
-
-    def remote(self, step):
-        self.calls.append((self.worker, step))
-        return (self.worker, step)
-
-
-class _FakeWorker:
-    def __init__(self, name, calls):
-        self.commit = _Remote(calls, name)
-
-
-def test_pool_commits_only_the_stateful_groups(monkeypatch):
-    from relate_ray.trainer import reward_pool
-    from relate_ray.trainer.reward_pool import RewardGroup, RewardPool
-
-    got = []
-    monkeypatch.setattr(reward_pool.ray, "get", lambda refs, timeout=None: got.append((refs, timeout)))
-    calls = []
-    pool = RewardPool([RewardGroup("rules", [_FakeWorker("rules-0", calls), _FakeWorker("rules-1", calls)]),
-                       RewardGroup("diversity", [_FakeWorker("diversity", calls)], splittable=False)],
-                      timeout_s=7.0, retries=1, on_failure="drop")
-    pool.commit(4)
-    assert calls == [("diversity", 4)] and got == [([("diversity", 4)], 7.0)]
-    pool.commit(5, skip=["diversity"])  # a dropped group does not remember the step
-    assert calls == [("diversity", 4)]
-
-
 def test_split_batches_keep_their_step(request_):
     from relate_ray.trainer.reward_pool import _slice
 

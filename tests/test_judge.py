@@ -35,9 +35,11 @@ def test_judge_scores_and_compares_through_vllm(policy_dir, policy_llm, good_row
     assert scores.shape == (2,) and ((scores >= 0) & (scores <= 1)).all()
     # Yes/No appear among the judge's top tokens: real probabilities, not the 0.5 fallback.
     assert (scores != 0.5).all()
-    verdicts = judge.compare([request], [good], [bad])
-    assert len(verdicts) == 1 and 0 <= verdicts[0].p_first <= 1
-    assert verdicts[0].label in ("good", "same", "bad")
+    # The judge tells a relevant ad from gibberish, pointwise and side by side in both orders.
+    assert scores[0] > scores[1]
+    forward, backward = judge.compare([request, request], [good, bad], [bad, good])
+    assert forward.p_first > 0.5 > backward.p_first
+    assert forward.p_first == pytest.approx(1 - backward.p_first, abs=1e-6)  # order-averaged, so symmetric
 
 
 @pytest.mark.slow

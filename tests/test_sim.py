@@ -191,10 +191,19 @@ def test_impression_logs_are_deterministic_per_seed():
     assert impression_logs(requests, n_impressions=3_000, seed=4) != first
 
 
-def test_impression_logs_convert_only_after_a_click(logs):
+def test_clicked_impressions_convert_at_the_markets_cvr(logs):
+    # A click converts with the market's CVR of that ad for that request (post-click, unlike CTCVR,
+    # which is per impression): the logged conversions of clicks match the rates' sum to sampling error.
     assert all(set(row) == set(LOG_FIELDS) for row in logs)
-    assert all(row["conversion"] <= row["click"] for row in logs)
-    assert sum(row["conversion"] for row in logs) > 0
+    requests = {r.id: r for r in english_requests(240)}
+    market = MarketSimulator(seed=7)
+    clicked = [row for row in logs if row["click"]]
+    cvr = [market.ctr_cvr(requests[row["request_id"]], row["title"], row["description"])[1] for row in clicked]
+    expected = sum(cvr)
+    spread = sum(p * (1 - p) for p in cvr) ** 0.5
+    converted = sum(row["conversion"] for row in clicked)
+    assert abs(converted - expected) < 4 * spread, (converted, expected, spread)
+    assert sum(row["conversion"] for row in logs) == converted  # no conversion without a click
 
 
 def test_impression_logs_have_realistic_aggregate_rates(logs):

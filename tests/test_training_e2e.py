@@ -54,15 +54,28 @@ def test_two_steps_write_metrics_for_every_step(tiny_run):
         assert STEP_KEYS <= set(row), STEP_KEYS - set(row)
         assert row["batch/samples"] == 4
         assert {"reward/length", "reward/format"} <= set(row)
-        assert row["time/step"] >= row["time/rollout"] + row["time/learner"]
-    assert list((tiny_run / "tensorboard").glob("events.out.tfevents.*"))
+    # TensorBoard holds the same numbers, step by step, as metrics.jsonl.
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(tiny_run / "tensorboard"))
+    events.Reload()
+    for key in ("reward/total", "loss", "time/step"):
+        logged = [(e.step, e.value) for e in events.Scalars(key)]
+        assert logged == [(r["step"], pytest.approx(r[key], rel=1e-6)) for r in rows], key
 
 
 def test_weights_reach_the_rollout_engine_every_step(tiny_run):
+    from safetensors.torch import load_file
+
     rows = read_metrics(tiny_run)
-    assert [r["sync/version"] for r in rows] == [1, 2]
     # Bucketed, not per parameter: every tensor of the policy (2 layers x 9 + embedding + norm) in one call.
     assert rows[0]["sync/tensors"] == 20 and rows[0]["sync/buckets"] == 1
+    # After each step the engine's own parameter sum is that of the learner's weights saved at that
+    # step (fp32 engine here, so exact up to summation order): the engine holds every step's weights.
+    for row in rows:
+        saved = load_file(tiny_run / "checkpoints" / f"step_{row['step']}" / "model.safetensors")
+        total = sum(t.double().sum().item() for t in saved.values())
+        assert row["sync/rollout_checksum"] == pytest.approx(total, rel=1e-9, abs=1e-6), row["step"]
     assert rows[0]["sync/rollout_checksum"] != rows[1]["sync/rollout_checksum"]
 
 
@@ -93,7 +106,6 @@ def test_resume_continues_from_the_last_checkpoint(tiny_run, tiny):
     assert result.returncode == 0, result.stderr[-3000:]
     rows = read_metrics(tiny_run)
     assert [r["step"] for r in rows] == [1, 2, 3]
-    assert rows[2]["sync/version"] == 4  # the resume sync (3), then step 3's own (4)
     state = json.loads((tiny_run / "checkpoints" / "step_3" / "trainer_state.json").read_text())
     assert state["step"] == 3 and state["sampler"]["position"] == 6  # 3 steps x 2 prompts, in order
 
@@ -111,7 +123,7 @@ def test_resumed_step_matches_an_uninterrupted_run(tiny_run, tiny, tmp_path):
                 if json.loads(line)["step"] == 3]
 
     assert step3_texts(tiny_run) == step3_texts(tmp_path)
-    for key in ("reward/total", "loss", "kl", "grad_norm", "sync/rollout_checksum"):
+    for key in ("reward/total", "loss", "kl", "grad_norm", "sync/rollout_checksum", "sync/version"):
         assert resumed[key] == pytest.approx(straight[key], rel=1e-5, abs=1e-7), key
 
 
@@ -148,3 +160,19 @@ def test_dynamic_sampling_trains_on_a_full_batch_of_the_sampled_groups(tmp_path,
     assert row["advantage/zero_std_frac"] <= row["dynamic/zero_std_frac_sampled"]
     state = json.loads((tmp_path / "checkpoints" / "step_1" / "trainer_state.json").read_text())
     assert state["sampler"]["position"] == 4  # 2 x 2 prompts drawn
+
+
+def test_relate_preset_end_to_end_with_token_level_credit_and_the_judge_in_its_worker(tmp_path, tiny, tiny_policy_dir):
+    # Every RELATE component in its worker, the judge a vLLM engine inside reward-judge-0. Near-greedy
+    # sampling makes the tiny policy repeat itself across requests, so by step 2 the diversity window
+    # knows its n-grams and flags them on the sampled tokens: token-level penalties on real tokens.
+    result = launch("reward=relate", "trainer.steps=3", f"reward_workers.judge_model={tiny_policy_dir}",
+                    "rollout.temperature=0.05", *tiny, "trainer.checkpoint_every=0", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = read_metrics(tmp_path)
+    components = {"length", "format", "ctcvr", "diversity", "judge", "relevance", "correctness", "risk"}
+    assert {f"reward/{name}" for name in components} <= set(rows[0])
+    assert rows[0]["advantage/token_penalized_frac"] == 0.0  # nothing remembered yet at step 1
+    assert max(r["advantage/token_penalized_frac"] for r in rows[1:]) > 0
+    assert max(r["reward/diversity"] for r in rows[1:]) < 0
+    assert "reward-judge-0=" in (tmp_path / "launch.log").read_text()

@@ -91,7 +91,7 @@ def test_sampling_logprobs_are_of_the_tempered_distribution(actors):
     import ray
 
     rollout, learner, prompt, _ = actors
-    completion = ray.get(rollout.generate.remote([prompt], 1, 0.5, 1.0, 12, 7))[0][0]
+    completion = ray.get(rollout.generate.remote([prompt], 1, 0.5, 1.0, 12, 7))["groups"][0][0]
     tempered = np.array(ray.get(learner.logprobs_of.remote(prompt, completion["token_ids"], temperature=0.5)))
     raw = np.array(ray.get(learner.logprobs_of.remote(prompt, completion["token_ids"])))
     sampled = np.array(completion["logprobs"])

@@ -48,12 +48,17 @@ class CTCVRScorer:
         return np.concatenate(ctr), np.concatenate(ctcvr)
 
 
-def ctcvr_reward(p_ctcvr: np.ndarray, baseline: np.ndarray | None = None, scale: float = 100.0) -> np.ndarray:
-    """The reward from predicted CTCVR: in percent (scale 100) or, with a baseline per request,
-    the log-lift log(p / baseline) (relative to the request's reference ad)."""
+def ctcvr_reward(p_ctcvr: np.ndarray, baseline: np.ndarray | None = None, scale: float = 100.0,
+                 floor: float | None = None) -> np.ndarray:
+    """[N] reward from [N] predicted CTCVR: in percent (scale 100) or, with a [N] baseline per
+    request, the log-lift log(p / baseline) (relative to the request's reference ad), clipped
+    below at `floor` when one is given (so p = 0, an ad never shown, scores `floor`)."""
     if baseline is None:
         return (scale * p_ctcvr).astype(np.float32)
-    return np.log(np.maximum(p_ctcvr, 1e-9) / np.maximum(baseline, 1e-9)).astype(np.float32)
+    lift = np.log(np.maximum(p_ctcvr, 1e-9) / np.maximum(baseline, 1e-9))
+    if floor is not None:
+        lift = np.maximum(lift, floor)
+    return lift.astype(np.float32)
 
 
 __all__ = ["CTCVRScorer", "ctcvr_reward"]

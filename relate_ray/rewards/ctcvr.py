@@ -5,13 +5,17 @@ request's `ref_title`/`ref_description`, or the bidword as a bare title when it 
 scores pCTCVR in percent. Group normalization removes per-request constants either way; the choice
 sets the reward's scale next to the other components.
 
-An answer without both a title and a description: by default (`malformed="content"`) its whole
-text is scored, so a group of unformatted answers still has a CTCVR signal. The CTCVR model rates
-the untrained policy's long unformatted answers above short formatted ads (held-out pCTCVR 0.49 %
-against 0.29 %), which pulls against the format early in a run. `malformed="reference"` gives such
-an answer what the request's reference ad would earn (log-lift 0), as an unservable ad; on the
-default run (bf16, seed 0) it learned the format more slowly (held-out format_ok 0.38 at step 15
-against 0.75) and its CTCVR reward did not rise either, so it is an option, not the default.
+An answer without both a title and a description cannot be served. `malformed` says what it earns:
+- `floor` (the default): nothing, as in the market, where it is never shown. Its pCTCVR is 0, which
+  is 0 % in absolute mode and the log-lift `floor` in relative mode (every lift is clipped below at
+  `floor`, so no servable ad scores under an unservable one).
+- `content`: its whole text is scored as if it were an ad. The CTCVR model was trained on served
+  ads only and rates the untrained policy's long unformatted answers above short formatted ads
+  (held-out pCTCVR 0.49 % against 0.29 %), so this reward fell while the policy learned the format
+  (default run, bf16: eval/ctcvr_reward 0.84 at step 0, 0.33 at step 5) and pulled against it.
+- `reference`: what the request's reference ad would earn (log-lift 0), the ad that runs instead.
+  An unservable answer then loses nothing against an average servable one; on the default run it
+  learned the format more slowly (held-out format_ok 0.38 at step 15 against 0.75 with `content`).
 """
 
 from __future__ import annotations
@@ -22,16 +26,20 @@ from relate_ray.data.adformat import ParsedAd
 from relate_ray.rewards.base import RewardBatch, RewardOutput, register_reward
 
 
+MALFORMED = ("floor", "content", "reference")
+
+
 @register_reward("ctcvr")
 class CTCVRReward:
     def __init__(self, model_dir: str, relative: bool = False, scale: float = 100.0,
-                 malformed: str = "content") -> None:
+                 malformed: str = "floor", floor: float = -2.0) -> None:
         from relate_ray.ctcvr.scorer import CTCVRScorer
 
-        if malformed not in ("reference", "content"):
-            raise ValueError(f"ctcvr.malformed must be reference or content, got {malformed!r}")
+        if malformed not in MALFORMED:
+            raise ValueError(f"ctcvr.malformed must be one of {', '.join(MALFORMED)}, got {malformed!r}")
         self.scorer = CTCVRScorer(model_dir)
         self.relative, self.scale, self.malformed = relative, scale, malformed
+        self.floor = float(floor) if malformed == "floor" else None
 
     def __call__(self, batch: RewardBatch) -> RewardOutput:
         from relate_ray.ctcvr.scorer import ctcvr_reward
@@ -42,9 +50,17 @@ class CTCVRReward:
         if self.relative or (self.malformed == "reference" and not servable.all()):
             refs = [ParsedAd(r.ref_title or r.bidword, r.ref_description or "", ok=True) for r in batch.requests]
             baseline = self.scorer.predict(batch.requests, refs)[1]
+        content_lift = None
+        if self.relative and servable.any():
+            # The content's own say, apart from whether the ad could be served at all.
+            content_lift = float(np.mean(np.log(np.maximum(p_ctcvr, 1e-9) / np.maximum(baseline, 1e-9))[servable]))
         if self.malformed == "reference" and baseline is not None:
             # An unservable answer converts as the ad that would run instead: the reference.
             p_ctcvr = np.where(servable, p_ctcvr, baseline)
-        scores = ctcvr_reward(p_ctcvr, baseline if self.relative else None, self.scale)
-        return RewardOutput("ctcvr", scores, info={"p_ctr": float(np.mean(p_ctr)), "p_ctcvr": float(np.mean(p_ctcvr)),
-                                                   "servable": float(servable.mean())})
+        elif self.malformed == "floor":
+            p_ctr, p_ctcvr = np.where(servable, p_ctr, 0.0), np.where(servable, p_ctcvr, 0.0)
+        scores = ctcvr_reward(p_ctcvr, baseline if self.relative else None, self.scale, self.floor)
+        info = {"p_ctr": float(np.mean(p_ctr)), "p_ctcvr": float(np.mean(p_ctcvr)), "servable": float(servable.mean())}
+        if content_lift is not None:
+            info["servable_lift"] = content_lift
+        return RewardOutput("ctcvr", scores, info=info)

@@ -27,6 +27,7 @@ from relate_ray.trainer.checkpoint import (CheckpointSpaceError, check_free_spac
 from relate_ray.trainer.evaluation import evaluate
 from relate_ray.trainer.learner_batch import combine_rank_stats, informative_groups_first, learner_shards
 from relate_ray.trainer.metrics import MetricsSink
+from relate_ray.trainer.recovery import WORKER_DIED, lost
 from relate_ray.trainer.sampler import PromptSampler, SamplerState
 from relate_ray.trainer.setup import Actors, build_actors, load_run_data
 
@@ -116,6 +117,7 @@ class Controller:
         metrics.update(extra)
         metrics.update(learner_stats)
         metrics.update(sync_stats)
+        metrics.update(self.actors.restarts.step_metrics())
         metrics.update({"time/step": time.perf_counter() - t_step, "time/rollout": t_rollout,
                         "time/reward": t_reward, "time/learner": t_learner, "time/sync": t_sync})
         group = range(self.cfg.rollout.group_size)  # the first prompt's candidates
@@ -140,14 +142,12 @@ class Controller:
         sampler is seeded from (seed, step, worker), so a resumed run draws the same samples."""
         cfg = self.cfg.rollout
         prompts = [self.tokenized_prompt(r) for r in requests]
-        workers = self.actors.rollout
-        shares = np.array_split(np.arange(len(prompts)), len(workers))
-        seeds = [int(np.random.SeedSequence([self.cfg.seed, step, i]).generate_state(1)[0])
-                 for i in range(len(workers))]
-        refs = [w.generate.remote([prompts[i] for i in share], cfg.group_size, cfg.temperature, cfg.top_p,
-                                  cfg.max_new_tokens, seed)
-                for w, share, seed in zip(workers, shares, seeds) if len(share)]
-        groups = [group for part in ray.get(refs) for group in part]
+        fleet = self.actors.rollout
+        shares = [[prompts[i] for i in share] for share in np.array_split(np.arange(len(prompts)), len(fleet))]
+        seeds = [int(np.random.SeedSequence([self.cfg.seed, step, i]).generate_state(1)[0]) for i in range(len(fleet))]
+        parts = fleet.generate(shares, cfg.group_size, cfg.temperature, cfg.top_p, cfg.max_new_tokens, seeds,
+                               self.version)
+        groups = [group for part in parts for group in part]
         texts, token_ids, rollout_logprobs, reqs, prompt_ids = [], [], [], [], []
         for request, prompt, group in zip(requests, prompts, groups):
             for completion in group:
@@ -185,7 +185,22 @@ class Controller:
         shards = learner_shards(prompt_ids, batch.token_ids, rows, rollout_logprobs, len(learners),
                                 self.cfg.learner.mini_batches)
         refs = [learner.train_step.remote(shard) for learner, shard in zip(learners, shards)]
-        return combine_rank_stats(ray.get(refs))
+        return combine_rank_stats(self._learner_results(refs))
+
+    @staticmethod
+    def _learner_results(refs: list) -> list:
+        """ray.get over one call per learner rank, in rank order. A dead rank ends the run with one
+        line naming it (ranks are not restarted): taken as they finish, so a rank blocked in a
+        collective with the dead one is not waited on."""
+        pending, results = {ref: rank for rank, ref in enumerate(refs)}, {}
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            rank = pending.pop(done[0])
+            try:
+                results[rank] = ray.get(done[0])
+            except WORKER_DIED as err:
+                raise lost(f"learner-rank{rank}", err) from None
+        return [results[rank] for rank in range(len(refs))]
 
     def sync(self) -> dict:
         """Move the learner's new weights into every rollout engine (a few RPCs, bucketed tensors)."""
@@ -193,7 +208,7 @@ class Controller:
         return self.actors.weights.sync(self.version)
 
     def evaluate(self) -> tuple[dict, list[dict]]:
-        return evaluate(self.cfg, self.actors, self.data, self.tokenized_prompt)
+        return evaluate(self.cfg, self.actors, self.data, self.tokenized_prompt, self.version)
 
     # ---- checkpoints ----------------------------------------------------------------------
     def checkpoint(self, step: int, final: bool) -> None:
@@ -225,6 +240,9 @@ class Controller:
         self.actors.rewards.load_state_dict(load_reward_state(folder))
         self.sampler = PromptSampler(self.data.train, self.cfg.seed, SamplerState(**state["sampler"]))
         self.version = state["version"]
-        self.sync()  # the rollout engines start from the initial weights: give them the checkpoint's
+        # The rollout engines start from the initial weights: give them the checkpoint's, under the
+        # checkpoint's version, so the versions go on as in a run that never stopped.
+        self.actors.weights.sync(self.version)
         log.info("resumed from %s (step %d)", folder, state["step"])
         return int(state["step"])
+

@@ -13,12 +13,14 @@ from relate_ray.rewards.compliance import check
 from relate_ray.sim.market import MarketSimulator
 
 
-def evaluate(cfg, actors, data, tokenized_prompt) -> tuple[dict, list[dict]]:
+def evaluate(cfg, actors, data, tokenized_prompt, version: int) -> tuple[dict, list[dict]]:
     """eval/* metrics over the first eval_prompts held-out requests, and each greedy ad as a row."""
     requests = data.valid[: cfg.trainer.eval_prompts]
     prompts = [tokenized_prompt(r) for r in requests]
-    worker = actors.rollout[0]
-    groups = ray.get(worker.generate.remote(prompts, 1, 0.0, 1.0, cfg.rollout.max_new_tokens))
+    # Greedy on the first engine, through the fleet so a worker that died is restarted and caught up.
+    fleet = actors.rollout
+    shares = [prompts] + [[] for _ in range(len(fleet) - 1)]
+    groups = fleet.generate(shares, 1, 0.0, 1.0, cfg.rollout.max_new_tokens, [None] * len(fleet), version)[0]
     ads = [parse_ad(group[0]["text"]) for group in groups]
     scores = MarketSimulator(seed=cfg.seed).score_ads(requests, [(a.title, a.description) for a in ads])
     predicted = _ctcvr_model_view(actors, requests, [g[0]["text"] for g in groups])
@@ -42,4 +44,5 @@ def _ctcvr_model_view(actors, requests, texts) -> dict:
     if not workers:
         return {}
     out = ray.get(workers[0].score.remote(RewardBatch(list(requests), list(texts))))["ctcvr"]
-    return {"eval/ctcvr_pred": out.info["p_ctcvr"], "eval/ctcvr_reward": float(out.scores.mean())}
+    extra = {"eval/ctcvr_servable_lift": out.info["servable_lift"]} if "servable_lift" in out.info else {}
+    return {"eval/ctcvr_pred": out.info["p_ctcvr"], "eval/ctcvr_reward": float(out.scores.mean()), **extra}

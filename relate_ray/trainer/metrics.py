@@ -18,6 +18,11 @@ class MetricsSink:
         self.path = out_dir / "metrics.jsonl"
         self.samples_path = out_dir / "samples.jsonl"
         self.eval_samples_path = out_dir / "eval_samples.jsonl"
+        if start_step:
+            # A run stopped after its last checkpoint (killed, crashed) logged steps that the resume
+            # runs again: keep each step once, as the resumed run logs it.
+            for path in (self.path, self.samples_path, self.eval_samples_path):
+                drop_steps_after(path, start_step)
         self.writer = SummaryWriter(str(out_dir / "tensorboard"))
         self.bar = tqdm(total=total_steps, initial=start_step, desc="train", unit="step", dynamic_ncols=True)
 
@@ -43,3 +48,27 @@ class MetricsSink:
     def close(self) -> None:
         self.bar.close()
         self.writer.close()
+
+
+def drop_steps_after(path: Path, step: int) -> int:
+    """Rewrite a JSON-lines log without its rows of steps after `step`; returns how many went."""
+    if not path.exists():
+        return 0
+    lines = path.read_text(encoding="utf-8").splitlines()
+    kept = []
+    for number, line in enumerate(lines, 1):
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            # The line a killed run was writing: torn, and of a step that runs again anyway.
+            log.warning("%s:%d: dropped an unfinished row", path.name, number)
+            continue
+        if row.get("step", 0) <= step:
+            kept.append(line)
+    if len(kept) != len(lines):
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+        tmp.replace(path)
+        log.info("%s: dropped %d rows logged after step %d (the resume logs them again)", path.name,
+                 len(lines) - len(kept), step)
+    return len(lines) - len(kept)

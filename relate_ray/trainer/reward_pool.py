@@ -1,26 +1,33 @@
-"""Calling the reward workers: concurrently, with a timeout, retries, and a failure policy.
+"""Calling the reward workers: concurrently, with a timeout, retries, restarts and a failure policy.
 
 Groups of workers each own some components. A step's batch is split across a group's members;
-every group's calls are in flight at once. A call that fails or times out is retried on the next
-member; when retries run out the policy decides: 'fail' stops the step, 'drop' leaves that group's
-components out of this step (logged), and credit assignment uses the components that arrived.
+every group's calls are in flight at once. What goes wrong, and what happens:
+- a member's process dies: Ray restarts it (fault.max_restarts); a stateful member (diversity) first
+  gets back the state it had committed, then the call is redone on it, so its window remembers
+  the step once;
+- a call times out: it is retried on the next member;
+- a component raises (a bug, e.g. a TypeError): the run stops at once with its message, never
+  retried, since the same input fails the same way;
+- when retries run out the policy decides: 'fail' stops the step, 'drop' leaves that group's
+  components out of this step (logged), and credit assignment uses the components that arrived.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import ray
 
 from relate_ray.rewards.base import RewardBatch, RewardOutput
+from relate_ray.trainer.recovery import WORKER_DIED, Restarts
 
 log = logging.getLogger(__name__)
 
 
 class RewardFailure(RuntimeError):
-    """A reward group failed after its retries and the policy is 'fail'."""
+    """A reward group failed after its retries and the policy is 'fail', or a component raised."""
 
 
 @dataclass
@@ -28,6 +35,11 @@ class RewardGroup:
     name: str
     workers: list  # RewardWorker handles
     splittable: bool = True  # False for stateful scorers, which must see the whole batch
+    names: list[str] = field(default_factory=list)  # the actors' names, for messages
+
+    def name_of(self, member: int) -> str:
+        member %= len(self.workers)
+        return self.names[member] if self.names else f"reward-{self.name}-{member}"
 
 
 def _split(batch: RewardBatch, parts: int) -> list[tuple[int, int]]:
@@ -46,22 +58,34 @@ def _merge(parts: list[dict[str, RewardOutput]]) -> dict[str, RewardOutput]:
     for name in parts[0]:
         outputs = [p[name] for p in parts]
         flags = None if outputs[0].token_flags is None else [f for o in outputs for f in o.token_flags]
-        info = {k: float(np.mean([o.info[k] for o in outputs])) for k in outputs[0].info}
+        # A shard may lack a key (a figure over no servable ad): average where it exists.
+        keys = dict.fromkeys(k for o in outputs for k in o.info)
+        info = {k: float(np.mean([o.info[k] for o in outputs if k in o.info])) for k in keys}
         merged[name] = RewardOutput(name, np.concatenate([o.scores for o in outputs]), flags, info)
     return merged
 
 
 class RewardPool:
-    def __init__(self, groups: list[RewardGroup], timeout_s: float, retries: int, on_failure: str) -> None:
+    def __init__(self, groups: list[RewardGroup], timeout_s: float, retries: int, on_failure: str,
+                 restarts: Restarts | None = None) -> None:
         if on_failure not in ("fail", "drop"):
             raise ValueError(f"on_failure must be fail or drop, got {on_failure!r}")
         self.groups, self.timeout_s, self.retries, self.on_failure = groups, timeout_s, retries, on_failure
+        self.restarts = restarts or Restarts(max_restarts=0, timeout_s=timeout_s)
+        # What each stateful group committed last: a restarted member starts from it.
+        self._committed: dict[str, dict] = {}
+        self._pids: dict[str, int] = {}  # stateful groups: the process that holds that state
+        self._batch: RewardBatch | None = None
 
     def _submit(self, group: RewardGroup, member: int, batch: RewardBatch):
         return group.workers[member % len(group.workers)].score.remote(batch)
 
     def score(self, batch: RewardBatch) -> tuple[dict[str, RewardOutput], list[str]]:
         """All components' outputs for the batch, and the names of groups dropped this step."""
+        self._batch = batch
+        for group in self.groups:
+            if not group.splittable:
+                self._check_state_holder(group)
         pending = []  # (group, chunk bounds, member used, ref)
         for group in self.groups:
             chunks = _split(batch, len(group.workers)) if group.splittable else [(0, len(batch))]
@@ -84,21 +108,55 @@ class RewardPool:
         return merged, dropped
 
     def _get_with_retries(self, group, bounds, member, ref, batch):
-        for attempt in range(self.retries + 1):
+        attempt = 0
+        while True:
             try:
                 return ray.get(ref, timeout=self.timeout_s)
-            except (ray.exceptions.GetTimeoutError, ray.exceptions.RayError) as err:
-                if isinstance(err, ray.exceptions.GetTimeoutError):
-                    ray.cancel(ref, force=False)  # a late answer must not pile up work on the actor
-                log.warning("reward group %s, attempt %d/%d failed: %s", group.name, attempt + 1,
-                            self.retries + 1, type(err).__name__)
-                if attempt < self.retries:
-                    member += 1
-                    ref = self._submit(group, member, _slice(batch, *bounds))
+            except WORKER_DIED as err:
+                # Not an attempt used: the same member, restarted, redoes the call.
+                self._bring_back(group, member, err)
+            except ray.exceptions.GetTimeoutError as err:
+                ray.cancel(ref, force=False)  # a late answer must not pile up work on the actor
+                attempt += 1
+                log.warning("reward group %s, attempt %d/%d failed: %s", group.name, attempt, self.retries + 1,
+                            type(err).__name__)
+                if attempt > self.retries:
+                    break
+                member += 1
+            except ray.exceptions.RayTaskError as err:
+                cause = err.cause if err.cause is not None else err
+                raise RewardFailure(f"reward group '{group.name}' ({group.name_of(member)}): "
+                                    f"{type(cause).__name__}: {cause}") from None
+            ref = self._submit(group, member, _slice(batch, *bounds))
         if self.on_failure == "fail":
             raise RewardFailure(f"reward group '{group.name}' failed after {self.retries + 1} attempts")
         log.warning("dropping reward group %s for this step (reward_workers.on_failure=drop)", group.name)
         return None
+
+    def _bring_back(self, group: RewardGroup, member: int, err: BaseException) -> None:
+        """Wait for Ray's restart of a dead member; a stateful one gets its committed state back."""
+        worker = group.workers[member % len(group.workers)]
+        info = self.restarts.wait_back(group.name_of(member), worker, err)
+        if not group.splittable:
+            self._pids[group.name] = info["pid"]
+            if group.name in self._committed:
+                ray.get(worker.load_state.remote(self._committed[group.name]), timeout=self.timeout_s)
+
+    def _check_state_holder(self, group: RewardGroup) -> None:
+        """A stateful member restarted between steps answers from a new process with an empty
+        window: give it the committed state before it scores."""
+        worker = group.workers[0]
+        try:
+            pid = ray.get(worker.ready.remote(), timeout=self.timeout_s)["pid"]
+        except WORKER_DIED as err:
+            self._bring_back(group, 0, err)
+            pid = ray.get(worker.ready.remote(), timeout=self.timeout_s)["pid"]
+        else:
+            if group.name in self._pids and pid != self._pids[group.name]:
+                self.restarts.noticed(group.name_of(0), f"it answers from a new process (pid {pid})")
+                if group.name in self._committed:
+                    ray.get(worker.load_state.remote(self._committed[group.name]), timeout=self.timeout_s)
+        self._pids[group.name] = pid
 
     def commit(self, step: int, skip: list[str] | tuple[str, ...] = ()) -> None:
         """Let the stateful components remember `step`'s batch (call once its rewards are accepted).
@@ -106,10 +164,21 @@ class RewardPool:
         Scoring a batch with `step` set only leaves it pending on the stateful workers, so a retried
         call or a step that is never accepted does not enter the diversity window; committing twice
         is harmless. Groups named in `skip` (e.g. the dropped groups `score` returned) are left out.
+        The committed state is kept here too, for a member that has to be restarted. A member that
+        dies before committing is restarted, given its state, scores the batch again and commits.
         """
-        refs = [w.commit.remote(step) for g in self.groups if not g.splittable and g.name not in skip
-                for w in g.workers]  # a member that did not score the step has nothing pending
-        ray.get(refs, timeout=self.timeout_s)
+        for group in self.groups:
+            if group.splittable or group.name in skip:
+                continue
+            worker = group.workers[0]  # stateful groups have one member
+            while True:
+                try:
+                    ray.get(worker.commit.remote(step), timeout=self.timeout_s)
+                    self._committed[group.name] = ray.get(worker.state.remote(), timeout=self.timeout_s)
+                    break
+                except WORKER_DIED as err:
+                    self._bring_back(group, 0, err)
+                    ray.get(self._submit(group, 0, self._batch), timeout=self.timeout_s)  # pending again
 
     def state_dict(self) -> dict[str, dict]:
         """Stateful components' state ({component: state}); only single-member groups hold state."""
@@ -121,3 +190,6 @@ class RewardPool:
 
     def load_state_dict(self, states: dict[str, dict]) -> None:
         ray.get([g.workers[0].load_state.remote(states) for g in self.groups if not g.splittable])
+        for group in self.groups:
+            if not group.splittable:
+                self._committed[group.name] = ray.get(group.workers[0].state.remote(), timeout=self.timeout_s)

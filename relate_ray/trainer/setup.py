@@ -16,7 +16,9 @@ from relate_ray.data.loading import load_requests
 from relate_ray.data.schema import AdRequest
 from relate_ray.sync.broadcast import free_port
 from relate_ray.trainer.cluster import GROUP_OF, resource_plan, start_ray
+from relate_ray.trainer.recovery import Restarts
 from relate_ray.trainer.reward_pool import RewardGroup, RewardPool
+from relate_ray.trainer.rollout_fleet import RolloutFleet
 from relate_ray.trainer.weight_sync import WeightSync
 
 log = logging.getLogger(__name__)
@@ -33,10 +35,11 @@ class RunData:
 
 @dataclass
 class Actors:
-    rollout: list
+    rollout: RolloutFleet
     learners: list
     rewards: RewardPool
     weights: WeightSync
+    restarts: Restarts
     reward_workers: dict = field(default_factory=dict)
 
 
@@ -120,9 +123,13 @@ def build_actors(cfg, data: RunData, run_id: str) -> Actors:
     start_ray(cfg, resource_plan(cfg))
     cores = os.cpu_count() or 1
     rc, cl = cfg.rollout, cfg.cluster
-    rollout = [RolloutWorker.options(name=f"rollout-{i}", num_cpus=1, num_gpus=cl.gpus_per_rollout_worker).remote(
+    # Rollout and reward workers come back after a crash; a call in flight then fails (at most
+    # once) and its caller redoes it on the new process (relate_ray.trainer.recovery).
+    restartable = {"max_restarts": cfg.fault.max_restarts, "max_task_retries": 0}
+    rollout_names = [f"rollout-{i}" for i in range(rc.num_workers)]
+    rollout = [RolloutWorker.options(name=name, num_cpus=1, num_gpus=cl.gpus_per_rollout_worker, **restartable).remote(
         str(data.policy_path), cfg.model.dtype, cfg.seed + i, rc.max_model_len, rc.kv_cache_gib,
-        rc.gpu_memory_utilization) for i in range(rc.num_workers)]
+        rc.gpu_memory_utilization) for i, name in enumerate(rollout_names)]
     ranks, port = cfg.learner.num_ranks, free_port()
     lcfg = learner_config(cfg, data.tokenizer)
     threads = cfg.learner.threads or max(1, cores // ranks)
@@ -135,17 +142,23 @@ def build_actors(cfg, data: RunData, run_id: str) -> Actors:
     for group, components in sorted(components_by_group.items()):
         size = 1 if group == "diversity" else cfg.reward_workers.pool_size
         gpus = cl.gpus_per_judge if group == "judge" else 0.0
-        workers = [RewardWorker.options(name=f"reward-{group}" + ("" if group == "diversity" else f"-{i}"),
-                                        num_cpus=1, num_gpus=gpus).remote(components, cores)
-                   for i in range(size)]
-        groups.append(RewardGroup(group, workers, splittable=group != "diversity"))
+        names = [f"reward-{group}" + ("" if group == "diversity" else f"-{i}") for i in range(size)]
+        workers = [RewardWorker.options(name=name, num_cpus=1, num_gpus=gpus, **restartable).remote(components, cores)
+                   for name in names]
+        groups.append(RewardGroup(group, workers, splittable=group != "diversity", names=names))
         handles[group] = workers
     # Fail early and clearly if an actor cannot start (bad model folder, out of memory...).
-    ray.get([w.ready.remote() for w in rollout + learners + [w for ws in handles.values() for w in ws]])
-    pool = RewardPool(groups, cfg.reward_workers.timeout_s, cfg.reward_workers.retries, cfg.reward_workers.on_failure)
+    named = {**dict(zip(rollout_names, rollout)), **{f"learner-rank{r}": w for r, w in enumerate(learners)},
+             **{name: w for group in groups for name, w in zip(group.names, group.workers)}}
+    infos = ray.get([w.ready.remote() for w in named.values()])
+    # Which process is which actor (for py-spy, top or a kill), as the dashboard's actor list shows.
+    log.info("actor pids: %s", ", ".join(f"{name}={info['pid']}" for name, info in zip(named, infos)))
+    restarts = Restarts(cfg.fault.max_restarts, cfg.fault.restart_timeout_s)
+    pool = RewardPool(groups, cfg.reward_workers.timeout_s, cfg.reward_workers.retries, cfg.reward_workers.on_failure,
+                      restarts)
     from relate_ray.rollout.vllm_engine import resolve_dtype
 
     sync_dtype = resolve_dtype(cfg.model.dtype) if cfg.sync.dtype == "auto" else cfg.sync.dtype
     weights = WeightSync(cfg.sync.backend, learners[0], rollout, run_id, sync_dtype, cfg.sync.bucket_mb,
                          cfg.sync.timeout_s, rounding=cfg.sync.rounding)
-    return Actors(rollout, learners, pool, weights, handles)
+    return Actors(RolloutFleet(rollout, rollout_names, weights, restarts), learners, pool, weights, restarts, handles)

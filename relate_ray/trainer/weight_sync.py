@@ -12,6 +12,7 @@ import logging
 import ray
 
 from relate_ray.sync.shm import default_shm_root
+from relate_ray.trainer.recovery import WORKER_DIED, death_cause, lost
 
 log = logging.getLogger(__name__)
 
@@ -21,38 +22,71 @@ class WeightSync:
                  timeout_s: float = 300.0, shm_root: str | None = None, rounding: str = "stochastic") -> None:
         self.backend, self.learner, self.rollout = backend, learner, rollout
         self.run_id, self.shm_root = run_id, shm_root
+        self.dtype, self.bucket_mb, self.timeout_s, self.rounding = dtype, bucket_mb, timeout_s, rounding
         self.layout = None
-        if backend == "shm":
-            ray.get(learner.open_weight_sync.remote("shm", dtype, bucket_mb, run_id=run_id, shm_root=shm_root,
-                                                    rounding=rounding))
+        self._open()
+
+    def _open(self) -> None:
+        if self.backend == "shm":
+            ray.get(self.learner.open_weight_sync.remote("shm", self.dtype, self.bucket_mb, run_id=self.run_id,
+                                                         shm_root=self.shm_root, rounding=self.rounding))
             return
         # One group rank per rollout engine (tensor_parallel_size 1), the learner is the root (0).
-        endpoint = ray.get(learner.weight_sync_endpoint.remote())
-        world = 1 + len(rollout)
-        self.layout, *_ = ray.get([learner.open_weight_sync.remote(backend, dtype, bucket_mb, endpoint=endpoint,
-                                                                   world_size=world, timeout_s=timeout_s,
-                                                                   rounding=rounding)]
-                                  + [w.join_weight_group.remote(backend, endpoint, 1 + i, world, timeout_s)
-                                     for i, w in enumerate(rollout)])
-        log.info("weight sync: %s group of %d at %s:%d, %d buckets", backend, world, *endpoint,
+        endpoint = ray.get(self.learner.weight_sync_endpoint.remote())
+        world = 1 + len(self.rollout)
+        self.layout, *_ = ray.get([self.learner.open_weight_sync.remote(
+            self.backend, self.dtype, self.bucket_mb, endpoint=endpoint, world_size=world, timeout_s=self.timeout_s,
+            rounding=self.rounding)] + [w.join_weight_group.remote(self.backend, endpoint, 1 + i, world, self.timeout_s)
+                                        for i, w in enumerate(self.rollout)])
+        log.info("weight sync: %s group of %d at %s:%d, %d buckets", self.backend, world, *endpoint,
                  len(self.layout.buckets))
 
-    def sync(self, version: int) -> dict:
-        """Move the learner's current weights into every rollout engine; returns sync/* metrics."""
-        if self.layout is not None:
-            manifest, *loaded = ray.get([self.learner.publish_weights.remote(version)]
-                                        + [w.receive_weights.remote(self.layout, version) for w in self.rollout])
-        else:
+    def resync(self, worker, version: int) -> None:
+        """Give one (restarted) rollout worker the current weights as `version`. shm: publish again
+        and load there. gloo / nccl: the group lost a member, so it is formed anew with every
+        engine and the weights broadcast to all (the others receive what they already hold)."""
+        if self.backend == "shm":
             manifest = ray.get(self.learner.publish_weights.remote(version))
-            loaded = ray.get([w.load_weights.remote(manifest) for w in self.rollout])
+            loaded = ray.get(worker.load_weights.remote(manifest))
             ray.get(self.learner.release_weights.remote(version))
-        if any(count != manifest.num_tensors for count in loaded):
+            if loaded != manifest.num_tensors:
+                raise RuntimeError(f"weight resync v{version}: loaded {loaded} tensors, expected {manifest.num_tensors}")
+            return
+        self._open()
+        self.sync(version)
+
+    def sync(self, version: int) -> dict:
+        """Move the learner's current weights into every rollout engine; returns sync/* metrics.
+        shm: an engine that dies while loading is skipped here; once Ray has restarted it, it
+        answers with weight version 0 and the rollout catches it up (RolloutFleet)."""
+        try:
+            if self.layout is not None:
+                manifest, *loaded = ray.get([self.learner.publish_weights.remote(version)]
+                                            + [w.receive_weights.remote(self.layout, version) for w in self.rollout])
+            else:
+                manifest = ray.get(self.learner.publish_weights.remote(version))
+                loaded = [self._loaded(i, w.load_weights.remote(manifest), version) for i, w in enumerate(self.rollout)]
+                ray.get(self.learner.release_weights.remote(version))
+        except WORKER_DIED as err:
+            raise lost("learner-rank0", err) from None
+        counts = [count for count in loaded if count is not None]
+        if any(count != manifest.num_tensors for count in counts):
             raise RuntimeError(f"weight sync v{version}: rollout workers loaded {loaded} tensors, "
                                f"expected {manifest.num_tensors}")
         # The engine's own parameter sum: proof in the log that new weights arrived every step.
-        checksum = ray.get(self.rollout[0].checksum.remote())
-        return {"sync/version": version, "sync/tensors": int(loaded[0]), "sync/buckets": len(manifest.buckets),
+        alive = [w for w, count in zip(self.rollout, loaded) if count is not None]
+        checksum = ray.get(alive[0].checksum.remote()) if alive else float("nan")
+        return {"sync/version": version, "sync/tensors": manifest.num_tensors, "sync/buckets": len(manifest.buckets),
                 "sync/megabytes": manifest.num_bytes / 2**20, "sync/rollout_checksum": checksum}
+
+    @staticmethod
+    def _loaded(index: int, ref, version: int) -> int | None:
+        try:
+            return int(ray.get(ref))
+        except WORKER_DIED as err:
+            log.warning("rollout-%d died while loading weights v%d (%s); it is caught up when it is back",
+                        index, version, death_cause(err))
+            return None
 
     def close(self) -> None:
         """Free the backend; the driver also removes shm files itself in case the learner is gone."""

@@ -32,10 +32,13 @@ class RolloutWorker:
         return {"pid": os.getpid(), "version": self.version}
 
     def generate(self, prompt_ids: list[list[int]], n: int, temperature: float, top_p: float,
-                 max_tokens: int, seed: int | None = None) -> list[list[dict]]:
-        """For each tokenized prompt, n completions as dicts (prompt_index, token_ids, text,
-        logprobs, finish_reason); logprobs are of the sampled distribution (after temperature). Token ids in, so the learner scores exactly these prompt tokens.
-        seed: reseed the sampler first (see relate_reseed), for samples reproducible per step."""
+                 max_tokens: int, seed: int | None = None) -> dict:
+        """{"version": the weight version that sampled, "groups": for each tokenized prompt, n
+        completions as dicts (prompt_index, token_ids, text, logprobs, finish_reason)}; logprobs are
+        of the sampled distribution (after temperature). Token ids in, so the learner scores exactly
+        these prompt tokens. The version tells the controller whether a restarted worker answered
+        with its initial weights. seed: reseed the sampler first (see relate_reseed), for samples
+        reproducible per step."""
         from vllm import TokensPrompt
 
         from relate_ray.rollout.vllm_engine import sample
@@ -45,7 +48,7 @@ class RolloutWorker:
 
         prompts = [TokensPrompt(prompt_token_ids=ids) for ids in prompt_ids]
         groups = sample(self.llm, prompts, n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens)
-        return [[asdict(c) for c in group] for group in groups]
+        return {"version": self.version, "groups": [[asdict(c) for c in group] for group in groups]}
 
     def load_weights(self, manifest) -> int:
         """Load a published weight version (one RPC into the engine), then drop stale KV caches."""

@@ -1,0 +1,158 @@
+"""Killing real actors by their pid in the middle of a step, as `kill -9` would (slow).
+
+Each run is the main job (`python -m relate_ray.launch`) at tiny size with the model3 preset (rules,
+CTCVR and the stateful diversity scorer). A step is caught in its rollout by the rollout actor's
+process title, which Ray sets to `ray::RolloutWorker.generate` while it generates. Every killed
+run is held against one uninterrupted run of the same config: the same samples, rewards, losses
+and diversity window mean nothing was lost or counted twice.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from test_training_e2e import TINY, read_metrics
+
+pytestmark = pytest.mark.slow
+
+STEPS = 3
+COMPARED = ("batch/samples", "reward/total", "reward/diversity", "reward/ctcvr", "loss", "kl", "sync/rollout_checksum")
+
+
+@pytest.fixture(scope="module")
+def config(tiny_policy_dir):
+    # 48 new tokens: the rollout is long enough to be caught mid-generation.
+    return [f"model.policy={tiny_policy_dir}", *TINY, "rollout.max_new_tokens=48", "reward=model3",
+            f"trainer.steps={STEPS}"]
+
+
+class Run:
+    """The main job in a subprocess, watched from outside as a user's shell would."""
+
+    def __init__(self, run_dir: Path, *overrides: str) -> None:
+        self.run_dir = run_dir
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.stderr = open(run_dir.parent / f"{run_dir.name}.stderr", "w+")
+        self.proc = subprocess.Popen([sys.executable, "-m", "relate_ray.launch", *overrides,
+                                      f"hydra.run.dir={run_dir}"], stdout=subprocess.DEVNULL, stderr=self.stderr, env=env)
+
+    def rows(self) -> list[dict]:
+        path = self.run_dir / "metrics.jsonl"
+        return read_metrics(self.run_dir) if path.exists() and path.read_text().endswith("\n") else []
+
+    def wait_for(self, what, timeout: float = 600.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = what()
+            if value:
+                return value
+            assert self.proc.poll() is None, f"the run ended early: {self.error()}"
+            time.sleep(0.02)
+        raise AssertionError(f"timed out waiting for {what}")
+
+    def generating_pid(self, after_step: int) -> int:
+        """The rollout actor's pid while it generates the step after `after_step`."""
+        self.wait_for(lambda: len(self.rows()) >= after_step)
+        return self.wait_for(lambda: next(iter(processes("ray::RolloutWorker.generate")), None)).pid
+
+    def actor_pid(self, name: str) -> int:
+        """From the run's log line `actor pids: rollout-0=123, ...`."""
+        line = self.wait_for(lambda: next((ln for ln in (self.run_dir / "launch.log").read_text().splitlines()
+                                           if "actor pids:" in ln), None) if (self.run_dir / "launch.log").exists() else None)
+        pids = dict(item.split("=") for item in line.split("actor pids: ")[1].split(", "))
+        return int(pids[name])
+
+    def finish(self, timeout: float = 900.0) -> int:
+        return self.proc.wait(timeout=timeout)
+
+    def error(self) -> str:
+        self.stderr.seek(0)
+        return self.stderr.read()[-3000:]
+
+
+def processes(title: str) -> list[psutil.Process]:
+    """Processes whose title (as Ray sets it: ray::Class or ray::Class.method) starts with `title`."""
+    return [p for p in psutil.process_iter(["cmdline"]) if " ".join(p.info["cmdline"] or []).startswith(title)]
+
+
+def kill(pid: int) -> None:
+    os.kill(pid, signal.SIGKILL)
+
+
+def assert_same_steps(run_dir: Path, straight_dir: Path, steps: range) -> None:
+    rows, straight = read_metrics(run_dir), read_metrics(straight_dir)
+    assert [r["step"] for r in rows] == list(range(1, STEPS + 1))  # each step once
+    for step in steps:
+        for key in COMPARED:
+            assert rows[step - 1][key] == pytest.approx(straight[step - 1][key], rel=1e-5, abs=1e-7), (step, key)
+
+
+def reward_state(run_dir: Path) -> dict:
+    return json.loads((run_dir / "checkpoints" / f"step_{STEPS}" / "reward_state.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory, config):
+    run_dir = tmp_path_factory.mktemp("faults") / "straight"
+    run = Run(run_dir, *config)
+    assert run.finish() == 0, run.error()
+    return run_dir
+
+
+def test_killed_rollout_and_diversity_workers_are_restarted_and_lose_nothing(straight, config):
+    run = Run(straight.parent / "killed", *config)
+    # Step 2: the rollout actor dies while it generates; step 3: the diversity scorer dies mid-step
+    # (while the rollout generates), so its next call meets a restarted, empty process.
+    kill(run.generating_pid(after_step=1))
+    diversity = run.actor_pid("reward-diversity")
+    run.generating_pid(after_step=2)
+    kill(diversity)
+    assert run.finish() == 0, run.error()
+    rows = read_metrics(run.run_dir)
+    assert [r["faults/restarts"] for r in rows] == [0, 1, 1]
+    assert rows[-1]["faults/restarts_total"] == 2
+    # The redone shares are the samples an uninterrupted run draws, with its weights; the diversity
+    # window got its state back and remembered every step once.
+    assert_same_steps(run.run_dir, straight, range(1, STEPS + 1))
+    assert reward_state(run.run_dir) == reward_state(straight)
+    log = (run.run_dir / "launch.log").read_text()
+    assert "rollout-0 died" in log and "reward-diversity" in log
+
+
+def test_a_worker_that_keeps_dying_stops_the_run_with_one_line_and_the_checkpoint_resumes(straight, config):
+    from relate_ray.trainer.checkpoint import latest_checkpoint
+
+    run = Run(straight.parent / "lost", *config, "fault.max_restarts=0")
+    kill(run.generating_pid(after_step=1))
+    assert run.finish() == 3
+    message = run.error().strip().splitlines()[-1]
+    assert message.startswith("error: rollout-0 died") and "fault.max_restarts=0" in message
+    folder, state = latest_checkpoint(run.run_dir)
+    assert folder.name == "step_1" and state["step"] == 1
+    resumed = Run(run.run_dir, *config, "resume=true")
+    assert resumed.finish() == 0, resumed.error()
+    assert_same_steps(run.run_dir, straight, range(2, STEPS + 1))
+
+
+def test_a_killed_driver_resumes_where_an_uninterrupted_run_would_be(straight, config):
+    run = Run(straight.parent / "driver", *config)
+    run.generating_pid(after_step=2)  # mid-step 3, after step 2's checkpoint
+    actors = [p for role in ("ray::RolloutWorker", "ray::LearnerWorker", "ray::RewardWorker") for p in processes(role)]
+    assert len(actors) >= 5
+    kill(run.proc.pid)
+    run.finish(timeout=60)
+    # Ray ends the dead driver's actors (and their engines) by itself.
+    gone, alive = psutil.wait_procs(actors, timeout=120)
+    assert not alive, [p.pid for p in alive]
+    assert [r["step"] for r in read_metrics(run.run_dir)] == [1, 2]
+    resumed = Run(run.run_dir, *config, "resume=true")
+    assert resumed.finish() == 0, resumed.error()
+    assert_same_steps(run.run_dir, straight, range(1, STEPS + 1))
+    assert reward_state(run.run_dir) == reward_state(straight)
