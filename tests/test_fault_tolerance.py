@@ -18,7 +18,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from test_training_e2e import TINY, read_metrics
+from test_training_e2e import GRADED_CTCVR, TINY, read_metrics
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +29,7 @@ COMPARED = ("batch/samples", "reward/total", "reward/diversity", "reward/ctcvr",
 @pytest.fixture(scope="module")
 def config(tiny_policy_dir):
     # 48 new tokens: the rollout is long enough to be caught mid-generation.
-    return [f"model.policy={tiny_policy_dir}", *TINY, "rollout.max_new_tokens=48", "reward=model3",
+    return [f"model.policy={tiny_policy_dir}", *TINY, "rollout.max_new_tokens=48", "reward=model3", GRADED_CTCVR,
             f"trainer.steps={STEPS}"]
 
 

@@ -19,6 +19,13 @@ pytestmark = pytest.mark.slow
 TINY = ["trainer.prompts_per_step=2", "rollout.group_size=2", "rollout.max_new_tokens=16",
         "learner.micro_batch_size=2", "trainer.eval_every=0", "trainer.eval_prompts=2",
         "trainer.checkpoint_every=1", "data.n_requests=40", "data.n_impressions=400", "cluster.include_dashboard=false"]
+# The random tiny policy never writes a title and a description, and an unservable answer earns the
+# CTCVR reward's floor, so every group would tie and no weight would move. Scoring its whole text
+# (malformed=content) keeps the CTCVR score graded: nonzero advantages, a learner that moves.
+GRADED_CTCVR = "reward.components.ctcvr.options.malformed=content"
+# The checkpoint/resume runs pin float32 engines, so the engine's loaded weights can be held exactly
+# against the checkpoint's; the fault tests run the machine's own dtype (bf16 where it is native).
+FP32 = "model.dtype=float32"
 STEP_KEYS = {"step", "batch/samples", "reward/total", "loss", "kl", "clip_frac", "response_length",
              "time/step", "time/rollout", "time/reward", "time/learner", "time/sync", "advantage/mean"}
 
@@ -41,8 +48,8 @@ def read_metrics(run_dir: Path) -> list[dict]:
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory, tiny):
     run_dir = tmp_path_factory.mktemp("run")
-    # model2: the CTCVR score is graded, so a 2-sample group has a nonzero advantage and the weights move.
-    result = launch("reward=model2", "trainer.steps=2", *tiny, f"hydra.run.dir={run_dir}")
+    # model2 with a graded CTCVR score: a 2-sample group has a nonzero advantage and the weights move.
+    result = launch("reward=model2", GRADED_CTCVR, FP32, "trainer.steps=2", *tiny, f"hydra.run.dir={run_dir}")
     assert result.returncode == 0, result.stderr[-3000:]
     return run_dir
 
@@ -70,8 +77,9 @@ def test_weights_reach_the_rollout_engine_every_step(tiny_run):
     rows = read_metrics(tiny_run)
     # Bucketed, not per parameter: every tensor of the policy (2 layers x 9 + embedding + norm) in one call.
     assert rows[0]["sync/tensors"] == 20 and rows[0]["sync/buckets"] == 1
-    # After each step the engine's own parameter sum is that of the learner's weights saved at that
-    # step (fp32 engine here, so exact up to summation order): the engine holds every step's weights.
+    assert all(r["grad_norm"] > 0 for r in rows)  # the learner moved every step
+    # After each step the sum of what the engine loaded is that of the learner's weights saved at
+    # that step (fp32 engine here, so exact up to summation order): it got every step's weights.
     for row in rows:
         saved = load_file(tiny_run / "checkpoints" / f"step_{row['step']}" / "model.safetensors")
         total = sum(t.double().sum().item() for t in saved.values())
@@ -101,7 +109,7 @@ def test_checkpoint_is_a_loadable_hugging_face_model(tiny_run):
 
 
 def test_resume_continues_from_the_last_checkpoint(tiny_run, tiny):
-    result = launch("reward=model2", "trainer.steps=3", "resume=true", *tiny,
+    result = launch("reward=model2", GRADED_CTCVR, FP32, "trainer.steps=3", "resume=true", *tiny,
                     f"hydra.run.dir={tiny_run}")
     assert result.returncode == 0, result.stderr[-3000:]
     rows = read_metrics(tiny_run)
@@ -113,7 +121,7 @@ def test_resume_continues_from_the_last_checkpoint(tiny_run, tiny):
 def test_resumed_step_matches_an_uninterrupted_run(tiny_run, tiny, tmp_path):
     # Exact resume: the same prompts, the same samples (the sampler is reseeded per step), the same
     # optimizer state, so step 3 after a resume is step 3 of a run that never stopped.
-    result = launch("reward=model2", "trainer.steps=3", *tiny, f"hydra.run.dir={tmp_path}")
+    result = launch("reward=model2", GRADED_CTCVR, FP32, "trainer.steps=3", *tiny, f"hydra.run.dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-3000:]
     resumed, straight = read_metrics(tiny_run)[2], read_metrics(tmp_path)[2]
     assert resumed["step"] == straight["step"] == 3
@@ -149,7 +157,7 @@ def test_sweep_of_two_presets_with_two_learner_ranks_and_broadcast_sync(tmp_path
 
 def test_dynamic_sampling_trains_on_a_full_batch_of_the_sampled_groups(tmp_path, tiny):
     # DAPO's dynamic sampling: twice the prompts are sampled, prompts_per_step groups are trained on.
-    result = launch("reward=model2", "trainer.steps=1", "trainer.dynamic_sampling=true",
+    result = launch("reward=model2", GRADED_CTCVR, "trainer.steps=1", "trainer.dynamic_sampling=true",
                     "trainer.oversample=2",
                     *tiny, f"hydra.run.dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-3000:]

@@ -46,19 +46,23 @@ class WeightLoaderExtension:
         reload_weights (not model.load_weights): the CPU backend repacks linear weights after the
         first load, and only the model runner's reload path maps fresh HF-layout tensors onto them.
         """
-        count = 0
+        import torch
+
+        count, total = 0, torch.zeros((), dtype=torch.float64)
 
         def counted() -> Iterator:
-            nonlocal count
-            for item in tensors:
+            nonlocal count, total
+            for name, tensor in tensors:
                 count += 1
-                yield item
+                total += tensor.detach().to(torch.float64).sum()
+                yield name, tensor
 
         self.model_runner.reload_weights(weights_iterator=counted())
         # A streamed source must be read to its end, or the sender would wait on us forever.
         for _ in tensors:
             count += 1
         _refresh_tied_lm_head(self.model_runner.model)
+        self.relate_loaded_sum = float(total)
         return count
 
     def relate_load_weights(self, paths: list[str]) -> int:
@@ -84,9 +88,14 @@ class WeightLoaderExtension:
         return self._relate_reload(receive_buckets(self.relate_weight_group, BucketLayout.from_wire(layout), device))
 
     def relate_checksum(self) -> float:
-        """Sum of all parameters (float64): changes whenever loaded weights change."""
+        """Sum (float64) of every tensor the engine loaded in its last reload, as it loaded them.
+        Not a sum of model.parameters(): on CPU, vLLM repacks linear weights into oneDNN / sgl
+        handles and leaves their parameters empty, so that sum covers only embeddings and norms.
+        Before any reload: that parameter sum."""
         import torch
 
+        if getattr(self, "relate_loaded_sum", None) is not None:
+            return self.relate_loaded_sum
         total = torch.zeros((), dtype=torch.float64)
         for param in self.model_runner.model.parameters():
             total += param.detach().to(torch.float64).sum()

@@ -73,7 +73,7 @@ class WeightSync:
         if any(count != manifest.num_tensors for count in counts):
             raise RuntimeError(f"weight sync v{version}: rollout workers loaded {loaded} tensors, "
                                f"expected {manifest.num_tensors}")
-        # The engine's own parameter sum: proof in the log that new weights arrived every step.
+        # The sum of what the engine loaded, as it loaded it: in the log, new weights arrived every step.
         alive = [w for w, count in zip(self.rollout, loaded) if count is not None]
         checksum = ray.get(alive[0].checksum.remote()) if alive else float("nan")
         return {"sync/version": version, "sync/tensors": manifest.num_tensors, "sync/buckets": len(manifest.buckets),
