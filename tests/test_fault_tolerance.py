@@ -39,7 +39,8 @@ class Run:
     def __init__(self, run_dir: Path, *overrides: str) -> None:
         self.run_dir = run_dir
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        self.stderr = open(run_dir.parent / f"{run_dir.name}.stderr", "w+")
+        attempt = len(list(run_dir.parent.glob(f"{run_dir.name}*.stderr")))
+        self.stderr = open(run_dir.parent / f"{run_dir.name}.{attempt}.stderr", "w+")
         self.proc = subprocess.Popen([sys.executable, "-m", "relate_ray.launch", *overrides,
                                       f"hydra.run.dir={run_dir}"], stdout=subprocess.DEVNULL, stderr=self.stderr, env=env)
 

@@ -53,8 +53,8 @@ class Restarts:
         self.this_step[name] += 1
         cause = death_cause(err)
         if self.total[name] > self.max_restarts:
-            raise WorkerLostError(f"{name} died {self.total[name]} times, more than fault.max_restarts="
-                                  f"{self.max_restarts}; last cause: {cause}")
+            raise WorkerLostError(f"{name} died with its fault.max_restarts={self.max_restarts} restarts used up: "
+                                  f"{cause}")
         log.warning("%s died (%s); waiting for its restart (%d of %d)", name, cause, self.total[name],
                     self.max_restarts)
         try:
