@@ -152,6 +152,10 @@ def test_a_killed_driver_resumes_where_an_uninterrupted_run_would_be(straight, c
     # Ray ends the dead driver's actors (and their engines) by itself.
     gone, alive = psutil.wait_procs(actors, timeout=120)
     assert not alive, [p.pid for p in alive]
+    # Ray 2.60 leaves the dead cluster's dashboard and runtime-env agents behind, orphaned.
+    for agent in processes("ray::DashboardAgent") + processes("ray::RuntimeEnvAgent"):
+        if agent.ppid() == 1:
+            agent.kill()
     assert [r["step"] for r in read_metrics(run.run_dir)] == [1, 2]
     resumed = Run(run.run_dir, *config, "resume=true")
     assert resumed.finish() == 0, resumed.error()
