@@ -20,6 +20,17 @@ def _iter_bucket_tensors(paths: list[str]) -> Iterator:
                 yield name, handle.get_tensor(name)
 
 
+def _chunked_sum(tensor, chunk: int = 1 << 22):
+    """float64 sum of a tensor, cast a chunk at a time: no float64 copy of a whole embedding."""
+    import torch
+
+    flat = tensor.detach().reshape(-1)
+    total = torch.zeros((), dtype=torch.float64, device=flat.device)
+    for part in flat.split(chunk):
+        total += part.to(torch.float64).sum()
+    return total.cpu()
+
+
 def _refresh_tied_lm_head(model) -> None:
     """Re-derive a tied output head from the freshly loaded input embedding.
 
@@ -54,7 +65,7 @@ class WeightLoaderExtension:
             nonlocal count, total
             for name, tensor in tensors:
                 count += 1
-                total += tensor.detach().to(torch.float64).sum()
+                total += _chunked_sum(tensor)
                 yield name, tensor
 
         self.model_runner.reload_weights(weights_iterator=counted())
