@@ -162,6 +162,9 @@ class ClusterConfig:
     # Logical CPUs of a local Ray instance (0: enough for every actor).
     num_cpus: int = 0
     include_dashboard: bool = True
+    # Seconds every actor may take to start (a vLLM engine on a cold 2-core machine: about 90 s)
+    # before the run stops, naming the actors still waiting (a resource no node has, a full node).
+    start_timeout_s: float = 900.0
     # GPUs per actor (0 on CPU machines); a fraction lets actors share a GPU (colocation).
     gpus_per_rollout_worker: float = 0.0
     gpus_per_learner_rank: float = 0.0
@@ -261,6 +264,7 @@ def validate_config(cfg) -> None:
     _check(cfg.reward_workers.retries >= 0, "reward_workers.retries", "must be >= 0", cfg.reward_workers.retries)
     _check(cfg.reward_workers.on_failure in ("fail", "drop"), "reward_workers.on_failure", "must be fail or drop",
            cfg.reward_workers.on_failure)
+    _check(cfg.cluster.start_timeout_s > 0, "cluster.start_timeout_s", "must be positive", cfg.cluster.start_timeout_s)
     _check(cfg.fault.max_restarts >= 0, "fault.max_restarts", "must be >= 0", cfg.fault.max_restarts)
     _check(cfg.fault.restart_timeout_s > 0, "fault.restart_timeout_s", "must be positive", cfg.fault.restart_timeout_s)
     _check(cfg.sync.backend in ("shm", "gloo", "nccl"), "sync.backend", "must be shm, gloo or nccl", cfg.sync.backend)

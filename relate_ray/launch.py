@@ -8,6 +8,7 @@ bad value, a missing file or model) end in one line naming what and where, and a
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 from pathlib import Path
@@ -21,11 +22,13 @@ from relate_ray.config import ConfigError, register_configs, validate_config
 from relate_ray.data.prompts import DEFAULT_CONF_DIR, PromptTemplateError
 from relate_ray.data.readers import DataFileError
 from relate_ray.trainer.checkpoint import CheckpointSpaceError
+from relate_ray.trainer.cluster import PlacementError
 from relate_ray.trainer.recovery import WorkerLostError
 from relate_ray.trainer.reward_pool import RewardFailure
 
 log = logging.getLogger("relate_ray.launch")
-USER_ERRORS = (ConfigError, DataFileError, ModelNotFoundError, PromptTemplateError, CheckpointSpaceError)
+USER_ERRORS = (ConfigError, DataFileError, ModelNotFoundError, PromptTemplateError, CheckpointSpaceError,
+               PlacementError)
 # The run itself failed (a worker lost for good, a reward component that raised): exit 3, one line;
 # the last checkpoint is untouched and resume=true continues from it.
 RUN_FAILURES = (WorkerLostError, RewardFailure)
@@ -54,10 +57,46 @@ def check_overrides(argv: list[str]) -> str | None:
         lines = [line.strip() for line in str(err).splitlines() if line.strip()] or [type(err).__name__]
         reason = next((line for line in lines[1:] if line.startswith(("Value ", "Key "))), "")
         return f"bad override: {lines[0]}" + (f" {reason}" if reason else "")
+    for override in overrides:
+        unknown = unknown_added_key(override)
+        if unknown:
+            return f"bad override: {override}: the config has no key {unknown} (a + adds only a config group " \
+                   f"option or a key of a free dict, such as reward.components.NAME.options)"
     try:
         validate_config(cfg)
     except ConfigError as err:
         return str(err)
+    return None
+
+
+def unknown_added_key(override: str) -> str | None:
+    """For `+a.b=v` / `++a.b=v`: the first part of the key the schema does not know, or None.
+
+    `+group=option` appends a config group (conf/<group>/), and keys under a free dict (the reward
+    components, a component's options) are the user's to add; every other key must be in the
+    schema, or Hydra would take a typo (`+trainer.stesp=10`) without a word."""
+    from omegaconf import DictConfig, OmegaConf
+
+    from relate_ray.config import RelateConfig
+
+    if not override.startswith("+"):
+        return None
+    parts = override.lstrip("+").split("=", 1)[0].split(".")
+    if len(parts) == 1 and (DEFAULT_CONF_DIR / parts[0]).is_dir():
+        return None
+    node = OmegaConf.structured(RelateConfig)
+    for depth, part in enumerate(parts):
+        if not isinstance(node, DictConfig):
+            return None  # under a leaf the user may fill with anything
+        element = node._metadata.element_type
+        if OmegaConf.get_type(node) is dict:
+            if not dataclasses.is_dataclass(element):
+                return None  # a free dict of plain values: any key
+            node = OmegaConf.structured(element)  # a named entry of typed items: go on in the item's schema
+            continue
+        if part not in node:
+            return ".".join(parts[: depth + 1])
+        node = node._get_node(part)
     return None
 
 

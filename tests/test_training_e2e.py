@@ -139,8 +139,21 @@ def test_bad_override_fails_fast_with_one_line_naming_the_key(tmp_path):
     result = launch("trainer.stepz=3", f"hydra.run.dir={tmp_path}", timeout=120)
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "trainer.stepz" in result.stderr
+    result = launch("+trainer.stesp=3", f"hydra.run.dir={tmp_path}", timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "no key trainer.stesp" in result.stderr
     result = launch("learner.clip_eps=1.5", f"hydra.run.dir={tmp_path}", timeout=120)
     assert result.returncode == 2 and result.stderr.strip() == "error: learner.clip_eps: must be in (0, 1), got 1.5"
+    assert not (tmp_path / "metrics.jsonl").exists()
+
+
+def test_a_plan_the_cluster_cannot_place_stops_at_start_with_one_line(tmp_path, tiny):
+    # 2 logical CPUs for 3 one-CPU actors (rollout, learner, rules): Ray would leave one pending forever.
+    result = launch("reward=model1", "cluster.num_cpus=2", *tiny, f"hydra.run.dir={tmp_path}", timeout=300)
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: cluster: the plan needs 3 CPUs (rollout-0 1, learner-rank0 1, reward-rules-0 1) "
+                           "and the cluster has 2"), last
     assert not (tmp_path / "metrics.jsonl").exists()
 
 

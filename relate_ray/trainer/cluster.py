@@ -57,6 +57,25 @@ def format_plan(cfg, plan: list[ActorPlan]) -> str:
     return "\n".join(lines)
 
 
+class PlacementError(RuntimeError):
+    """The cluster cannot hold the plan's actors (too few CPUs or GPUs): a user-facing, one-line stop."""
+
+
+def check_placeable(plan: list[ActorPlan], resources: dict) -> None:
+    """Raise PlacementError when the cluster's totals (ray.cluster_resources()) cannot hold the
+    plan: Ray would leave the extra actors pending forever, with no message."""
+    lines = []
+    for key, unit in (("CPU", "cpus"), ("GPU", "gpus")):
+        need = sum(getattr(a, unit) for a in plan)
+        have = float(resources.get(key, 0.0))
+        if need > have + 1e-9:
+            roles = ", ".join(f"{a.name} {getattr(a, unit):g}" for a in plan if getattr(a, unit))
+            lines.append(f"the plan needs {need:g} {key}s ({roles}) and the cluster has {have:g}")
+    if lines:
+        raise PlacementError("cluster: " + "; ".join(lines) + " (add nodes, raise cluster.num_cpus, or shrink "
+                             "rollout.num_workers / learner.num_ranks / reward_workers.pool_size)")
+
+
 def start_ray(cfg, plan: list[ActorPlan]) -> None:
     """Start a local Ray instance (cluster.address=local) or join an existing cluster."""
     if cfg.cluster.address == "local":
@@ -68,3 +87,4 @@ def start_ray(cfg, plan: list[ActorPlan]) -> None:
         context = ray.init(address=cfg.cluster.address, namespace=NAMESPACE, log_to_driver=False)
     if context.dashboard_url:
         log.info("Ray dashboard: http://%s (actors in namespace %s)", context.dashboard_url, NAMESPACE)
+    check_placeable(plan, ray.cluster_resources())

@@ -15,7 +15,7 @@ from relate_ray.data.embedded import ensure_embedded_data
 from relate_ray.data.loading import load_requests
 from relate_ray.data.schema import AdRequest
 from relate_ray.sync.broadcast import free_port
-from relate_ray.trainer.cluster import GROUP_OF, resource_plan, start_ray
+from relate_ray.trainer.cluster import GROUP_OF, PlacementError, resource_plan, start_ray
 from relate_ray.trainer.recovery import Restarts
 from relate_ray.trainer.reward_pool import RewardGroup, RewardPool
 from relate_ray.trainer.rollout_fleet import RolloutFleet
@@ -115,6 +115,17 @@ def learner_config(cfg, tokenizer) -> dict:
             "pad_id": tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id}
 
 
+def _wait_ready(named: dict, timeout_s: float) -> list[dict]:
+    """Every actor's ready() info, in order; one line naming those not up after `timeout_s`."""
+    refs = {name: actor.ready.remote() for name, actor in named.items()}
+    _, waiting = ray.wait(list(refs.values()), num_returns=len(refs), timeout=timeout_s)
+    if waiting:
+        late = [name for name, ref in refs.items() if ref in waiting]
+        raise PlacementError(f"cluster: {', '.join(late)} not started after cluster.start_timeout_s={timeout_s:g} s "
+                             f"(the Ray dashboard shows why: a resource no node has, or a node that is full)")
+    return ray.get(list(refs.values()))
+
+
 def build_actors(cfg, data: RunData, run_id: str) -> Actors:
     from relate_ray.workers.learner import LearnerWorker
     from relate_ray.workers.reward_worker import RewardWorker
@@ -150,7 +161,7 @@ def build_actors(cfg, data: RunData, run_id: str) -> Actors:
     # Fail early and clearly if an actor cannot start (bad model folder, out of memory...).
     named = {**dict(zip(rollout_names, rollout)), **{f"learner-rank{r}": w for r, w in enumerate(learners)},
              **{name: w for group in groups for name, w in zip(group.names, group.workers)}}
-    infos = ray.get([w.ready.remote() for w in named.values()])
+    infos = _wait_ready(named, cfg.cluster.start_timeout_s)
     # Which process is which actor (for py-spy, top or a kill), as the dashboard's actor list shows.
     log.info("actor pids: %s", ", ".join(f"{name}={info['pid']}" for name, info in zip(named, infos)))
     restarts = Restarts(cfg.fault.max_restarts, cfg.fault.restart_timeout_s)

@@ -1,0 +1,40 @@
+"""What the launcher refuses before anything starts: unknown keys added with +, and a plan the
+cluster cannot place (pure functions, milliseconds)."""
+
+import pytest
+
+from relate_ray.launch import check_overrides, unknown_added_key
+from relate_ray.trainer.cluster import ActorPlan, PlacementError, check_placeable
+
+
+@pytest.mark.parametrize("override, unknown", [
+    ("+trainer.stesp=10", "trainer.stesp"),
+    ("++model.dtyp=float32", "model.dtyp"),
+    ("+nope=1", "nope"),
+    ("+reward.components.length.wieght=2", "reward.components.length.wieght"),
+    ("+experiment=paper", None),  # a config group option
+    ("+trainer.steps=3", None),  # a known key
+    ("+reward.components.novelty.weight=1", None),  # a new entry of the components dict
+    ("+reward.components.ctcvr.options.floor=-1", None),  # a component's free options
+    ("trainer.stesp=1", None),  # no +: Hydra itself refuses it
+])
+def test_a_key_added_with_plus_must_be_known_to_the_schema(override, unknown):
+    assert unknown_added_key(override) == unknown
+
+
+def test_check_overrides_names_the_unknown_added_key_in_one_line():
+    problem = check_overrides(["+trainer.stesp=10"])
+    assert problem.startswith("bad override: +trainer.stesp=10: the config has no key trainer.stesp")
+    assert "\n" not in problem
+    assert check_overrides(["+experiment=paper", "dry_run=true"]) is None
+
+
+def test_a_plan_larger_than_the_cluster_names_the_roles_and_what_the_cluster_has():
+    plan = [ActorPlan("rollout-0", "RolloutWorker", 1, 0.5), ActorPlan("learner-rank0", "LearnerWorker", 1, 1),
+            ActorPlan("reward-rules-0", "RewardWorker", 1, 0)]
+    check_placeable(plan, {"CPU": 3.0, "GPU": 1.5})
+    with pytest.raises(PlacementError) as err:
+        check_placeable(plan, {"CPU": 2.0})
+    message = str(err.value)
+    assert "the plan needs 3 CPUs (rollout-0 1, learner-rank0 1, reward-rules-0 1) and the cluster has 2" in message
+    assert "the plan needs 1.5 GPUs (rollout-0 0.5, learner-rank0 1) and the cluster has 0" in message
