@@ -143,6 +143,9 @@ class RewardWorkersConfig:
     ctcvr_model: str = ""
     # Judge model: a built-in name or local folder.
     judge_model: str = DEFAULT_POLICY
+    # The judge engine's share of its GPU's memory (with cluster.gpus_per_judge < 1 it shares the
+    # GPU with a rollout engine: the two shares must fit together).
+    judge_gpu_memory_utilization: float = 0.5
 
 
 @dataclass
@@ -264,6 +267,8 @@ def validate_config(cfg) -> None:
     _check(cfg.reward_workers.retries >= 0, "reward_workers.retries", "must be >= 0", cfg.reward_workers.retries)
     _check(cfg.reward_workers.on_failure in ("fail", "drop"), "reward_workers.on_failure", "must be fail or drop",
            cfg.reward_workers.on_failure)
+    _check(0 < cfg.reward_workers.judge_gpu_memory_utilization <= 1, "reward_workers.judge_gpu_memory_utilization",
+           "must be in (0, 1]", cfg.reward_workers.judge_gpu_memory_utilization)
     _check(cfg.cluster.start_timeout_s > 0, "cluster.start_timeout_s", "must be positive", cfg.cluster.start_timeout_s)
     _check(cfg.fault.max_restarts >= 0, "fault.max_restarts", "must be >= 0", cfg.fault.max_restarts)
     _check(cfg.fault.restart_timeout_s > 0, "fault.restart_timeout_s", "must be positive", cfg.fault.restart_timeout_s)

@@ -38,3 +38,11 @@ def test_a_plan_larger_than_the_cluster_names_the_roles_and_what_the_cluster_has
     message = str(err.value)
     assert "the plan needs 3 CPUs (rollout-0 1, learner-rank0 1, reward-rules-0 1) and the cluster has 2" in message
     assert "the plan needs 1.5 GPUs (rollout-0 0.5, learner-rank0 1) and the cluster has 0" in message
+
+
+def test_every_learner_rank_sees_its_own_gpu_as_device_0():
+    # Ray sets CUDA_VISIBLE_DEVICES per actor, so LOCAL_RANK=rank would point rank 1 at a GPU it cannot see.
+    from relate_ray.workers.learner import rank_environment
+
+    env = rank_environment(1, 2, "10.0.0.5", 29500)
+    assert env == {"MASTER_ADDR": "10.0.0.5", "MASTER_PORT": "29500", "RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "0"}

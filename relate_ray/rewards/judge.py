@@ -106,7 +106,8 @@ class JudgeReward:
     """The judge as a reward component: 2 * P(good) - 1, in [-1, 1]."""
 
     def __init__(self, model: str = "smollm2-135m-instruct", llm=None, cache_dir: str | None = None,
-                 kv_cache_gib: int = 1, max_model_len: int = 1024) -> None:
+                 kv_cache_gib: int = 1, max_model_len: int = 1024, gpu_memory_utilization: float = 0.5) -> None:
+        """gpu_memory_utilization: the judge engine's share of its GPU (reward_workers.judge_gpu_memory_utilization)."""
         from transformers import AutoTokenizer
 
         from relate_ray.assets import resolve_model
@@ -115,7 +116,8 @@ class JudgeReward:
         if llm is None:
             from relate_ray.rollout.vllm_engine import build_llm
 
-            llm = build_llm(path, kv_cache_gib=kv_cache_gib, max_model_len=max_model_len)
+            llm = build_llm(path, kv_cache_gib=kv_cache_gib, max_model_len=max_model_len,
+                            gpu_memory_utilization=gpu_memory_utilization)
         self.judge = Judge(llm, AutoTokenizer.from_pretrained(path))
 
     def __call__(self, batch: RewardBatch) -> RewardOutput:

@@ -14,7 +14,6 @@ from relate_ray.config import ConfigError
 from relate_ray.data.embedded import ensure_embedded_data
 from relate_ray.data.loading import load_requests
 from relate_ray.data.schema import AdRequest
-from relate_ray.sync.broadcast import free_port
 from relate_ray.trainer.cluster import GROUP_OF, PlacementError, resource_plan, start_ray
 from relate_ray.trainer.recovery import Restarts
 from relate_ray.trainer.reward_pool import RewardGroup, RewardPool
@@ -98,6 +97,7 @@ def reward_options(cfg, data: RunData, name: str) -> dict:
         options.setdefault("model", cfg.reward_workers.judge_model)
         options.setdefault("cache_dir", cfg.cache_dir or None)
         options.setdefault("kv_cache_gib", cfg.rollout.kv_cache_gib)
+        options.setdefault("gpu_memory_utilization", cfg.reward_workers.judge_gpu_memory_utilization)
     return options
 
 
@@ -115,15 +115,15 @@ def learner_config(cfg, tokenizer) -> dict:
             "pad_id": tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id}
 
 
-def _wait_ready(named: dict, timeout_s: float) -> list[dict]:
-    """Every actor's ready() info, in order; one line naming those not up after `timeout_s`."""
-    refs = {name: actor.ready.remote() for name, actor in named.items()}
-    _, waiting = ray.wait(list(refs.values()), num_returns=len(refs), timeout=timeout_s)
+def _wait_started(calls: dict, timeout_s: float) -> list:
+    """Results of one start-up call per actor ({name: ref}), in order; a PlacementError naming the
+    actors whose call has not returned after `timeout_s` (they are still pending placement, or stuck)."""
+    _, waiting = ray.wait(list(calls.values()), num_returns=len(calls), timeout=timeout_s)
     if waiting:
-        late = [name for name, ref in refs.items() if ref in waiting]
+        late = [name for name, ref in calls.items() if ref in waiting]
         raise PlacementError(f"cluster: {', '.join(late)} not started after cluster.start_timeout_s={timeout_s:g} s "
                              f"(the Ray dashboard shows why: a resource no node has, or a node that is full)")
-    return ray.get(list(refs.values()))
+    return ray.get(list(calls.values()))
 
 
 def build_actors(cfg, data: RunData, run_id: str) -> Actors:
@@ -141,11 +141,15 @@ def build_actors(cfg, data: RunData, run_id: str) -> Actors:
     rollout = [RolloutWorker.options(name=name, num_cpus=1, num_gpus=cl.gpus_per_rollout_worker, **restartable).remote(
         str(data.policy_path), cfg.model.dtype, cfg.seed + i, rc.max_model_len, rc.kv_cache_gib,
         rc.gpu_memory_utilization) for i, name in enumerate(rollout_names)]
-    ranks, port = cfg.learner.num_ranks, free_port()
+    ranks = cfg.learner.num_ranks
     lcfg = learner_config(cfg, data.tokenizer)
     threads = cfg.learner.threads or max(1, cores // ranks)
     learners = [LearnerWorker.options(name=f"learner-rank{r}", num_cpus=1, num_gpus=cl.gpus_per_learner_rank).remote(
-        r, ranks, "127.0.0.1", port, str(data.policy_path), lcfg, threads) for r in range(ranks)]
+        r, ranks, None, 0, str(data.policy_path), lcfg, threads) for r in range(ranks)]
+    # The group meets at rank 0's own node (a driver-side 127.0.0.1 fails once ranks span nodes);
+    # setup blocks until every rank has joined, so all are asked at once.
+    master = _wait_started({"learner-rank0": learners[0].endpoint.remote()}, cfg.cluster.start_timeout_s)[0]
+    setups = {f"learner-rank{r}": w.setup.remote(*master) for r, w in enumerate(learners)}
     components_by_group: dict[str, dict] = {}
     for name in cfg.reward.components:
         components_by_group.setdefault(GROUP_OF.get(name, "rules"), {})[name] = reward_options(cfg, data, name)
@@ -161,15 +165,19 @@ def build_actors(cfg, data: RunData, run_id: str) -> Actors:
     # Fail early and clearly if an actor cannot start (bad model folder, out of memory...).
     named = {**dict(zip(rollout_names, rollout)), **{f"learner-rank{r}": w for r, w in enumerate(learners)},
              **{name: w for group in groups for name, w in zip(group.names, group.workers)}}
-    infos = _wait_ready(named, cfg.cluster.start_timeout_s)
+    _wait_started(setups, cfg.cluster.start_timeout_s)
+    infos = _wait_started({name: actor.ready.remote() for name, actor in named.items()}, cfg.cluster.start_timeout_s)
     # Which process is which actor (for py-spy, top or a kill), as the dashboard's actor list shows.
     log.info("actor pids: %s", ", ".join(f"{name}={info['pid']}" for name, info in zip(named, infos)))
     restarts = Restarts(cfg.fault.max_restarts, cfg.fault.restart_timeout_s)
     pool = RewardPool(groups, cfg.reward_workers.timeout_s, cfg.reward_workers.retries, cfg.reward_workers.on_failure,
                       restarts)
-    from relate_ray.rollout.vllm_engine import resolve_dtype
-
-    sync_dtype = resolve_dtype(cfg.model.dtype) if cfg.sync.dtype == "auto" else cfg.sync.dtype
+    # The engines' dtype as each resolved it on its own node (not this driver's CPU flags).
+    engine_dtypes = {info["dtype"] for name, info in zip(named, infos) if name in rollout_names}
+    if cfg.sync.dtype == "auto" and len(engine_dtypes) > 1:
+        raise PlacementError(f"sync.dtype=auto: the rollout engines resolved model.dtype={cfg.model.dtype} to "
+                             f"{', '.join(sorted(engine_dtypes))} on different nodes; set model.dtype explicitly")
+    sync_dtype = engine_dtypes.pop() if cfg.sync.dtype == "auto" else cfg.sync.dtype
     weights = WeightSync(cfg.sync.backend, learners[0], rollout, run_id, sync_dtype, cfg.sync.bucket_mb,
                          cfg.sync.timeout_s, rounding=cfg.sync.rounding)
     return Actors(RolloutFleet(rollout, rollout_names, weights, restarts), learners, pool, weights, restarts, handles)

@@ -27,19 +27,40 @@ log = logging.getLogger(__name__)
 _DTYPES = {"bfloat16": torch.bfloat16, "float32": torch.float32}
 
 
+def rank_environment(rank: int, world_size: int, master_addr: str, master_port: int) -> dict[str, str]:
+    """torch.distributed's variables for one learner rank inside a Ray actor. LOCAL_RANK is 0:
+    Ray isolates each actor's GPUs (CUDA_VISIBLE_DEVICES), so every rank sees its device as 0."""
+    return {"MASTER_ADDR": master_addr, "MASTER_PORT": str(master_port), "RANK": str(rank),
+            "WORLD_SIZE": str(world_size), "LOCAL_RANK": "0"}
+
+
 @ray.remote
 class LearnerWorker:
-    def __init__(self, rank: int, world_size: int, master_addr: str, master_port: int, model_path: str,
+    def __init__(self, rank: int, world_size: int, master_addr: str | None, master_port: int, model_path: str,
                  cfg: dict, threads: int = 0) -> None:
+        """master_addr None: wait for `setup(addr, port)`, so the driver can take rank 0's own node
+        address (`endpoint()`) for the group's rendezvous, as ranks on other nodes need."""
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-        os.environ.update({"MASTER_ADDR": master_addr, "MASTER_PORT": str(master_port), "RANK": str(rank),
-                           "WORLD_SIZE": str(world_size), "LOCAL_RANK": "0" if not torch.cuda.is_available() else str(rank)})
         if threads:
             torch.set_num_threads(threads)
+        self.rank, self.world_size, self.cfg, self.model_path = rank, world_size, cfg, model_path
+        if master_addr is not None:
+            self.setup(master_addr, master_port)
+
+    def endpoint(self) -> tuple[str, int]:
+        """This rank's node address and a free port on it: the rendezvous, asked of rank 0."""
+        from relate_ray.sync.broadcast import free_port
+
+        return ray.util.get_node_ip_address(), free_port()
+
+    def setup(self, master_addr: str, master_port: int) -> int:
+        """Join the DeepSpeed group (blocks until every rank has joined), build policy, reference and
+        optimizer. Returns this rank."""
+        rank, world_size, cfg, model_path = self.rank, self.world_size, self.cfg, self.model_path
+        os.environ.update(rank_environment(rank, world_size, master_addr, master_port))
         import deepspeed
         from transformers import AutoModelForCausalLM
 
-        self.rank, self.world_size, self.cfg = rank, world_size, cfg
         torch.manual_seed(cfg["seed"])
         deepspeed.init_distributed(dist_backend="nccl" if torch.cuda.is_available() else "gloo")
         dtype = _DTYPES[cfg["dtype"]]
@@ -67,6 +88,7 @@ class LearnerWorker:
         self.engine, _, _, _ = deepspeed.initialize(model=policy, optimizer=optimizer, config=ds_config)
         self.device = self.engine.device
         self.reference.to(self.device)
+        return rank
 
     def ready(self) -> dict:
         return {"rank": self.rank, "pid": os.getpid(), "accumulation": self.accumulation}

@@ -20,16 +20,19 @@ class RolloutWorker:
     def __init__(self, model_path: str, dtype: str, seed: int, max_model_len: int, kv_cache_gib: int,
                  gpu_memory_utilization: float) -> None:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-        from relate_ray.rollout.vllm_engine import build_llm
+        from relate_ray.rollout.vllm_engine import build_llm, resolve_dtype
 
-        self.llm = build_llm(model_path, dtype=dtype, seed=seed, max_model_len=max_model_len,
+        # Resolved here, on the engine's own machine: `auto` means what this node's CPU or GPU runs.
+        self.dtype = resolve_dtype(dtype)
+
+        self.llm = build_llm(model_path, dtype=self.dtype, seed=seed, max_model_len=max_model_len,
                              kv_cache_gib=kv_cache_gib, gpu_memory_utilization=gpu_memory_utilization,
                              worker_extension_cls="relate_ray.sync.vllm_extension.WeightLoaderExtension",
                              logprobs_mode="processed_logprobs")
         self.version = 0
 
     def ready(self) -> dict:
-        return {"pid": os.getpid(), "version": self.version}
+        return {"pid": os.getpid(), "version": self.version, "dtype": self.dtype}
 
     def generate(self, prompt_ids: list[list[int]], n: int, temperature: float, top_p: float,
                  max_tokens: int, seed: int | None = None) -> dict:
