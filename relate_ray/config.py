@@ -172,6 +172,11 @@ class ClusterConfig:
     gpus_per_rollout_worker: float = 0.0
     gpus_per_learner_rank: float = 0.0
     gpus_per_judge: float = 0.0
+    # Custom Ray resources per role ({name: amount}), to pin roles to nodes started with
+    # `ray start --resources='{"name": n}'` (e.g. rollout engines on one node, the learner on another).
+    rollout_resources: dict[str, float] = field(default_factory=dict)
+    learner_resources: dict[str, float] = field(default_factory=dict)
+    reward_resources: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass

@@ -67,7 +67,7 @@ class Run:
         """From the run's log line `actor pids: rollout-0=123, ...`."""
         line = self.wait_for(lambda: next((ln for ln in (self.run_dir / "launch.log").read_text().splitlines()
                                            if "actor pids:" in ln), None) if (self.run_dir / "launch.log").exists() else None)
-        pids = dict(item.split("=") for item in line.split("actor pids: ")[1].split(", "))
+        pids = dict(item.split("@")[0].split("=") for item in line.split("actor pids: ")[1].split(", "))
         return int(pids[name])
 
     def finish(self, timeout: float = 900.0) -> int:

@@ -131,20 +131,21 @@ def build_actors(cfg, data: RunData, run_id: str) -> Actors:
     from relate_ray.workers.reward_worker import RewardWorker
     from relate_ray.workers.rollout_worker import RolloutWorker
 
-    start_ray(cfg, resource_plan(cfg))
+    plan = {actor.name: actor for actor in resource_plan(cfg)}
+    start_ray(cfg, list(plan.values()))
     cores = os.cpu_count() or 1
-    rc, cl = cfg.rollout, cfg.cluster
+    rc = cfg.rollout
     # Rollout and reward workers come back after a crash; a call in flight then fails (at most
     # once) and its caller redoes it on the new process (relate_ray.trainer.recovery).
     restartable = {"max_restarts": cfg.fault.max_restarts, "max_task_retries": 0}
     rollout_names = [f"rollout-{i}" for i in range(rc.num_workers)]
-    rollout = [RolloutWorker.options(name=name, num_cpus=1, num_gpus=cl.gpus_per_rollout_worker, **restartable).remote(
+    rollout = [RolloutWorker.options(**plan[name].options(), **restartable).remote(
         str(data.policy_path), cfg.model.dtype, cfg.seed + i, rc.max_model_len, rc.kv_cache_gib,
         rc.gpu_memory_utilization) for i, name in enumerate(rollout_names)]
     ranks = cfg.learner.num_ranks
     lcfg = learner_config(cfg, data.tokenizer)
     threads = cfg.learner.threads or max(1, cores // ranks)
-    learners = [LearnerWorker.options(name=f"learner-rank{r}", num_cpus=1, num_gpus=cl.gpus_per_learner_rank).remote(
+    learners = [LearnerWorker.options(**plan[f"learner-rank{r}"].options()).remote(
         r, ranks, None, 0, str(data.policy_path), lcfg, threads) for r in range(ranks)]
     # The group meets at rank 0's own node (a driver-side 127.0.0.1 fails once ranks span nodes);
     # setup blocks until every rank has joined, so all are asked at once.
@@ -156,9 +157,8 @@ def build_actors(cfg, data: RunData, run_id: str) -> Actors:
     groups, handles = [], {}
     for group, components in sorted(components_by_group.items()):
         size = 1 if group == "diversity" else cfg.reward_workers.pool_size
-        gpus = cl.gpus_per_judge if group == "judge" else 0.0
         names = [f"reward-{group}" + ("" if group == "diversity" else f"-{i}") for i in range(size)]
-        workers = [RewardWorker.options(name=name, num_cpus=1, num_gpus=gpus, **restartable).remote(components, cores)
+        workers = [RewardWorker.options(**plan[name].options(), **restartable).remote(components, cores)
                    for name in names]
         groups.append(RewardGroup(group, workers, splittable=group != "diversity", names=names))
         handles[group] = workers
@@ -167,8 +167,8 @@ def build_actors(cfg, data: RunData, run_id: str) -> Actors:
              **{name: w for group in groups for name, w in zip(group.names, group.workers)}}
     _wait_started(setups, cfg.cluster.start_timeout_s)
     infos = _wait_started({name: actor.ready.remote() for name, actor in named.items()}, cfg.cluster.start_timeout_s)
-    # Which process is which actor (for py-spy, top or a kill), as the dashboard's actor list shows.
-    log.info("actor pids: %s", ", ".join(f"{name}={info['pid']}" for name, info in zip(named, infos)))
+    # Which process is which actor, and on which node (for py-spy, top or a kill), as the dashboard shows.
+    log.info("actor pids: %s", ", ".join(f"{name}={info['pid']}@{info['node'][:12]}" for name, info in zip(named, infos)))
     restarts = Restarts(cfg.fault.max_restarts, cfg.fault.restart_timeout_s)
     pool = RewardPool(groups, cfg.reward_workers.timeout_s, cfg.reward_workers.retries, cfg.reward_workers.on_failure,
                       restarts)

@@ -91,7 +91,8 @@ class LearnerWorker:
         return rank
 
     def ready(self) -> dict:
-        return {"rank": self.rank, "pid": os.getpid(), "accumulation": self.accumulation}
+        return {"rank": self.rank, "pid": os.getpid(), "node": ray.get_runtime_context().get_node_id(),
+                "accumulation": self.accumulation}
 
     def _logprobs(self, model, prompts: list[list[int]], responses: list[list[int]],
                   trained: bool = False) -> torch.Tensor:

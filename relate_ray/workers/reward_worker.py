@@ -26,7 +26,7 @@ class RewardWorker:
         self.components = {name: build_reward(name, **options) for name, options in components.items()}
 
     def ready(self) -> dict:
-        return {"pid": os.getpid(), "components": sorted(self.components)}
+        return {"pid": os.getpid(), "node": ray.get_runtime_context().get_node_id(), "components": sorted(self.components)}
 
     def score(self, batch: RewardBatch) -> dict[str, RewardOutput]:
         return {name: component(batch) for name, component in self.components.items()}

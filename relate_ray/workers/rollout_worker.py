@@ -32,7 +32,8 @@ class RolloutWorker:
         self.version = 0
 
     def ready(self) -> dict:
-        return {"pid": os.getpid(), "version": self.version, "dtype": self.dtype}
+        return {"pid": os.getpid(), "node": ray.get_runtime_context().get_node_id(), "version": self.version,
+                "dtype": self.dtype}
 
     def generate(self, prompt_ids: list[list[int]], n: int, temperature: float, top_p: float,
                  max_tokens: int, seed: int | None = None) -> dict:
