@@ -53,7 +53,7 @@ class CTCVRReward:
         content_lift = None
         if self.relative and servable.any():
             # The content's own say, apart from whether the ad could be served at all.
-            content_lift = float(np.mean(np.log(np.maximum(p_ctcvr, 1e-9) / np.maximum(baseline, 1e-9))[servable]))
+            content_lift = float(ctcvr_reward(p_ctcvr, baseline)[servable].mean())
         if self.malformed == "reference" and baseline is not None:
             # An unservable answer converts as the ad that would run instead: the reference.
             p_ctcvr = np.where(servable, p_ctcvr, baseline)

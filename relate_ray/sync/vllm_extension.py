@@ -107,10 +107,8 @@ class WeightLoaderExtension:
 
         if getattr(self, "relate_loaded_sum", None) is not None:
             return self.relate_loaded_sum
-        total = torch.zeros((), dtype=torch.float64)
-        for param in self.model_runner.model.parameters():
-            total += param.detach().to(torch.float64).sum()
-        return float(total)
+        return float(sum((_chunked_sum(p) for p in self.model_runner.model.parameters()),
+                         torch.zeros((), dtype=torch.float64)))
 
     def relate_reseed(self, seed: int) -> int:
         """Seed the sampler's random stream (torch's default generators in this worker process).

@@ -49,8 +49,7 @@ class Restarts:
     def wait_back(self, name: str, actor, err: BaseException) -> dict:
         """Block until Ray has restarted `name` after `err`; returns its ready() info.
         Raises WorkerLostError when it does not come back."""
-        self.total[name] += 1
-        self.this_step[name] += 1
+        self._count(name)
         cause = death_cause(err)
         if self.total[name] > self.max_restarts:
             raise WorkerLostError(f"{name} died with its fault.max_restarts={self.max_restarts} restarts used up: "
@@ -70,9 +69,12 @@ class Restarts:
 
     def noticed(self, name: str, why: str) -> None:
         """A restart seen after the fact (a worker that answers from a new process)."""
+        self._count(name)
+        log.warning("%s was restarted (%s)", name, why)
+
+    def _count(self, name: str) -> None:
         self.total[name] += 1
         self.this_step[name] += 1
-        log.warning("%s was restarted (%s)", name, why)
 
     def step_metrics(self) -> dict:
         """faults/* for the step just finished; resets the step's count."""

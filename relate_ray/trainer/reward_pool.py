@@ -139,23 +139,24 @@ class RewardPool:
         info = self.restarts.wait_back(group.name_of(member), worker, err)
         if not group.splittable:
             self._pids[group.name] = info["pid"]
-            if group.name in self._committed:
-                ray.get(worker.load_state.remote(self._committed[group.name]), timeout=self.timeout_s)
+            self._restore(group)
+
+    def _restore(self, group: RewardGroup) -> None:
+        """Give a stateful group's (new) process the state it had committed, if any yet."""
+        if group.name in self._committed:
+            ray.get(group.workers[0].load_state.remote(self._committed[group.name]), timeout=self.timeout_s)
 
     def _check_state_holder(self, group: RewardGroup) -> None:
         """A stateful member restarted between steps answers from a new process with an empty
         window: give it the committed state before it scores."""
-        worker = group.workers[0]
         try:
-            pid = ray.get(worker.ready.remote(), timeout=self.timeout_s)["pid"]
+            pid = ray.get(group.workers[0].ready.remote(), timeout=self.timeout_s)["pid"]
         except WORKER_DIED as err:
-            self._bring_back(group, 0, err)
-            pid = ray.get(worker.ready.remote(), timeout=self.timeout_s)["pid"]
-        else:
-            if group.name in self._pids and pid != self._pids[group.name]:
-                self.restarts.noticed(group.name_of(0), f"it answers from a new process (pid {pid})")
-                if group.name in self._committed:
-                    ray.get(worker.load_state.remote(self._committed[group.name]), timeout=self.timeout_s)
+            self._bring_back(group, 0, err)  # restores, and records the new pid
+            return
+        if group.name in self._pids and pid != self._pids[group.name]:
+            self.restarts.noticed(group.name_of(0), f"it answers from a new process (pid {pid})")
+            self._restore(group)
         self._pids[group.name] = pid
 
     def commit(self, step: int, skip: list[str] | tuple[str, ...] = ()) -> None:

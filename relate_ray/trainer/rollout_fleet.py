@@ -37,13 +37,13 @@ class RolloutFleet:
                     out = ray.get(refs[i])
                 except WORKER_DIED as err:
                     self.restarts.wait_back(self.names[i], self.workers[i], err)
-                    self.weights.resync(self.workers[i], version)
+                    self.weights.resync(i, version)
                     refs[i] = submit(i)
                     continue
                 if out["version"] != version:
                     self.restarts.noticed(self.names[i], f"it sampled with weight version {out['version']}, "
                                                          f"not {version}")
-                    self.weights.resync(self.workers[i], version)
+                    self.weights.resync(i, version)
                     refs[i] = submit(i)
                     continue
                 results[i] = out["groups"]

@@ -41,43 +41,42 @@ class WeightSync:
         log.info("weight sync: %s group of %d at %s:%d, %d buckets", self.backend, world, *endpoint,
                  len(self.layout.buckets))
 
-    def resync(self, worker, version: int) -> None:
-        """Give one (restarted) rollout worker the current weights as `version`. shm: publish again
+    def resync(self, index: int, version: int) -> None:
+        """Give rollout worker `index` (restarted) the current weights as `version`. shm: publish again
         and load there. gloo / nccl: the group lost a member, so it is formed anew with every
         engine and the weights broadcast to all (the others receive what they already hold)."""
         if self.backend == "shm":
-            manifest = ray.get(self.learner.publish_weights.remote(version))
-            loaded = ray.get(worker.load_weights.remote(manifest))
-            ray.get(self.learner.release_weights.remote(version))
-            if loaded != manifest.num_tensors:
-                raise RuntimeError(f"weight resync v{version}: loaded {loaded} tensors, expected {manifest.num_tensors}")
-            return
-        self._open()
-        self.sync(version)
+            self._shm_sync([index], version)
+        else:
+            self._open()
+            self.sync(version)
 
     def sync(self, version: int) -> dict:
         """Move the learner's current weights into every rollout engine; returns sync/* metrics.
         shm: an engine that dies while loading is skipped here; once Ray has restarted it, it
         answers with weight version 0 and the rollout catches it up (RolloutFleet)."""
-        try:
-            if self.layout is not None:
-                manifest, *loaded = ray.get([self.learner.publish_weights.remote(version)]
-                                            + [w.receive_weights.remote(self.layout, version) for w in self.rollout])
-            else:
-                manifest = ray.get(self.learner.publish_weights.remote(version))
-                loaded = [self._loaded(i, w.load_weights.remote(manifest), version) for i, w in enumerate(self.rollout)]
-                ray.get(self.learner.release_weights.remote(version))
-        except WORKER_DIED as err:
-            raise lost("learner-rank0", err) from None
-        counts = [count for count in loaded if count is not None]
-        if any(count != manifest.num_tensors for count in counts):
-            raise RuntimeError(f"weight sync v{version}: rollout workers loaded {loaded} tensors, "
-                               f"expected {manifest.num_tensors}")
+        if self.layout is not None:
+            published = self.learner.publish_weights.remote(version)
+            loaded = [self._loaded(i, w.receive_weights.remote(self.layout, version), version)
+                      for i, w in enumerate(self.rollout)]
+            manifest = _from_learner(published)
+            _check_counts(manifest, loaded, version)
+        else:
+            manifest, loaded = self._shm_sync(range(len(self.rollout)), version)
         # The sum of what the engine loaded, as it loaded it: in the log, new weights arrived every step.
         alive = [w for w, count in zip(self.rollout, loaded) if count is not None]
         checksum = ray.get(alive[0].checksum.remote()) if alive else float("nan")
         return {"sync/version": version, "sync/tensors": manifest.num_tensors, "sync/buckets": len(manifest.buckets),
                 "sync/megabytes": manifest.num_bytes / 2**20, "sync/rollout_checksum": checksum}
+
+    def _shm_sync(self, indices, version: int):
+        """Publish `version` to shm, load it into the rollout workers at `indices`, free it:
+        (manifest, tensors loaded per worker, None for one that died meanwhile)."""
+        manifest = _from_learner(self.learner.publish_weights.remote(version))
+        loaded = [self._loaded(i, self.rollout[i].load_weights.remote(manifest), version) for i in indices]
+        _from_learner(self.learner.release_weights.remote(version))
+        _check_counts(manifest, loaded, version)
+        return manifest, loaded
 
     @staticmethod
     def _loaded(index: int, ref, version: int) -> int | None:
@@ -98,3 +97,18 @@ class WeightSync:
             import shutil
 
             shutil.rmtree(default_shm_root() / self.run_id, ignore_errors=True)
+
+
+def _from_learner(ref):
+    """ray.get of a call on learner rank 0; its death ends the run with one line (never restarted)."""
+    try:
+        return ray.get(ref)
+    except WORKER_DIED as err:
+        raise lost("learner-rank0", err) from None
+
+
+def _check_counts(manifest, loaded: list, version: int) -> None:
+    """Every engine that is alive loaded every published tensor (None: it died meanwhile)."""
+    if any(count is not None and count != manifest.num_tensors for count in loaded):
+        raise RuntimeError(f"weight sync v{version}: rollout workers loaded {loaded} tensors, "
+                           f"expected {manifest.num_tensors}")
