@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from hydra.core.config_store import ConfigStore
+from omegaconf import OmegaConf
 
 from relate_ray.assets import DEFAULT_EMBEDDER, DEFAULT_POLICY
 from relate_ray.algo.credit import REWARD_AGGREGATIONS
@@ -177,6 +178,16 @@ class ClusterConfig:
     rollout_resources: dict[str, float] = field(default_factory=dict)
     learner_resources: dict[str, float] = field(default_factory=dict)
     reward_resources: dict[str, float] = field(default_factory=dict)
+    # Placement groups (none | pack | spread | strict_pack | strict_spread): the learner ranks and
+    # the rollout workers each reserve one bundle per actor, all at once, before any starts. pack
+    # keeps a role on as few nodes as fit (learner ranks near each other for the gradient
+    # all-reduce); spread puts rollout engines on different nodes; strict_* refuse to do otherwise.
+    learner_placement: str = "pack"
+    rollout_placement: str = "pack"
+    # Colocate the GPU actors: one whole-GPU bundle per learner rank, shared by that rank, rollout
+    # worker i (bundle i mod ranks) and the GPU reward members (the judge), as verl's hybrid engine
+    # shares devices. Needed for a fraction of a GPU per learner rank with more than one rank.
+    colocate: bool = False
 
 
 @dataclass
@@ -277,6 +288,24 @@ def validate_config(cfg) -> None:
     _check(cfg.cluster.start_timeout_s > 0, "cluster.start_timeout_s", "must be positive", cfg.cluster.start_timeout_s)
     _check(cfg.fault.max_restarts >= 0, "fault.max_restarts", "must be >= 0", cfg.fault.max_restarts)
     _check(cfg.fault.restart_timeout_s > 0, "fault.restart_timeout_s", "must be positive", cfg.fault.restart_timeout_s)
+    from relate_ray.trainer.plan import STRATEGIES
+
+    for key in ("learner_placement", "rollout_placement"):
+        value = getattr(cfg.cluster, key)
+        _check(value == "none" or value in STRATEGIES, f"cluster.{key}", f"must be none or one of "
+               f"{', '.join(STRATEGIES)}", value)
+    fraction = 0 < cfg.cluster.gpus_per_learner_rank < 1
+    _check(cfg.learner.num_ranks == 1 or not fraction or cfg.cluster.colocate, "cluster.gpus_per_learner_rank",
+           "a fraction of a GPU with learner.num_ranks > 1 lets two ranks share one device, which NCCL "
+           "refuses; set cluster.colocate=true (one GPU per rank, shared with rollout workers) or ask whole GPUs",
+           cfg.cluster.gpus_per_learner_rank)
+    if cfg.cluster.colocate:
+        from relate_ray.trainer.plan import build_plan, colocated_gpu_overflow
+
+        overflow = colocated_gpu_overflow(build_plan(cfg))
+        more = f"; and {len(overflow) - 1} more bundles" if len(overflow) > 1 else ""
+        _check(not overflow, "cluster.colocate", "the actors sharing a GPU ask more than 1 ("
+               + "; ".join(overflow[:1]) + more + "): lower cluster.gpus_per_*", cfg.cluster.colocate)
     _check(cfg.sync.backend in ("shm", "gloo", "nccl"), "sync.backend", "must be shm, gloo or nccl", cfg.sync.backend)
     _check(cfg.sync.backend != "nccl" or cfg.dry_run or (cfg.cluster.gpus_per_rollout_worker > 0
                                                          and cfg.cluster.gpus_per_learner_rank > 0),
@@ -289,13 +318,26 @@ def validate_config(cfg) -> None:
     _check(cfg.reward.aggregation in REWARD_AGGREGATIONS, "reward.aggregation",
            f"must be one of {', '.join(REWARD_AGGREGATIONS)}", cfg.reward.aggregation)
     _check(len(cfg.reward.components) > 0, "reward.components", "needs at least one component", dict(cfg.reward.components))
-    from relate_ray.rewards.base import known_rewards
+    from relate_ray.rewards.registry import OptionError, known_rewards, reward_spec
 
     for name, component in cfg.reward.components.items():
         _check(name in known_rewards(), f"reward.components.{name}", f"unknown reward (known: {', '.join(known_rewards())})",
                name)
+        spec = reward_spec(name)
         _check(component.granularity in ("sentence", "token"), f"reward.components.{name}.granularity",
                "must be sentence or token", component.granularity)
+        _check(component.granularity == "sentence" or spec.token_coefficient is not None,
+               f"reward.components.{name}.granularity", f"{name} has no token-level form (token: "
+               f"{', '.join(n for n in known_rewards() if reward_spec(n).token_coefficient)})", component.granularity)
+        try:
+            spec.parse(plain(component.options))
+        except OptionError as err:
+            raise ConfigError(str(err)) from None
+
+
+def plain(node) -> dict:
+    """A config mapping (DictConfig or dict) as plain Python containers."""
+    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else dict(node or {})
 
 
 def register_configs() -> None:

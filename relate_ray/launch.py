@@ -102,13 +102,13 @@ def unknown_added_key(override: str) -> str | None:
 
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    from relate_ray.trainer.cluster import format_plan, resource_plan
+    from relate_ray.trainer.plan import build_plan, format_plan
 
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         validate_config(cfg)
         if cfg.dry_run:
-            sys.stdout.write(format_plan(cfg, resource_plan(cfg)) + "\n")
+            sys.stdout.write(format_plan(cfg, build_plan(cfg)) + "\n")
             return
         from relate_ray.trainer.controller import Controller
 

@@ -120,7 +120,7 @@ def test_an_unservable_answer_earns_nothing_by_default_and_the_reference_or_its_
     from relate_ray.ctcvr.scorer import CTCVRScorer
     from relate_ray.data.adformat import ParsedAd, parse_ad, render_ad
     from relate_ray.rewards.base import RewardBatch
-    from relate_ray.rewards.ctcvr import CTCVRReward
+    from relate_ray.rewards.ctcvr import CTCVROptions, CTCVRReward
 
     model, requests, _ = tiny_ctcvr
     request = requests[0]
@@ -133,24 +133,24 @@ def test_an_unservable_answer_earns_nothing_by_default_and_the_reference_or_its_
     lift = np.log(p_formatted / p_reference)
 
     # Default: never shown, so pCTCVR 0; relative mode scores the floor, the servable ad its lift.
-    default = CTCVRReward(str(model), relative=True, floor=-5.0)(batch)
+    default = CTCVRReward(CTCVROptions(model_dir=str(model), relative=True, floor=-5.0))(batch)
     assert default.scores[0] == -5.0
     assert default.scores[1] == pytest.approx(max(lift, -5.0), abs=1e-5)
     assert default.info["servable"] == 0.5 and default.info["p_ctcvr"] == pytest.approx(p_formatted / 2, rel=1e-5)
     assert default.info["servable_lift"] == pytest.approx(lift, abs=1e-5)
-    assert CTCVRReward(str(model))(batch).scores[0] == 0.0  # absolute mode: 0 %
+    assert CTCVRReward(CTCVROptions(model_dir=str(model)))(batch).scores[0] == 0.0  # absolute mode: 0 %
 
-    relative = CTCVRReward(str(model), relative=True, malformed="reference")(batch)
+    relative = CTCVRReward(CTCVROptions(model_dir=str(model), relative=True, malformed="reference"))(batch)
     assert relative.scores[0] == 0.0  # log-lift over the reference: the reference is what would run
     assert relative.scores[1] == pytest.approx(lift, abs=1e-5)
-    percent = CTCVRReward(str(model), malformed="reference")(batch).scores[0]
+    percent = CTCVRReward(CTCVROptions(model_dir=str(model), malformed="reference"))(batch).scores[0]
     assert percent == pytest.approx(100 * p_reference, rel=1e-5)
     # Read whole, the rambling answer is scored as if it were an ad.
     p_rambling = scorer.predict([request], [ParsedAd(rambling.strip(), "", ok=False)])[1][0]
-    content = CTCVRReward(str(model), relative=True, malformed="content")(batch)
+    content = CTCVRReward(CTCVROptions(model_dir=str(model), relative=True, malformed="content"))(batch)
     assert content.scores[0] == pytest.approx(np.log(p_rambling / p_reference), abs=1e-5)
-    with pytest.raises(ValueError, match="ctcvr.malformed must be one of"):
-        CTCVRReward(str(model), malformed="zero")
+    with pytest.raises(ValueError, match="malformed: must be one of"):
+        CTCVRReward(CTCVROptions(model_dir=str(model), malformed="zero"))
 
 
 def test_the_log_lift_is_clipped_below_at_the_floor():

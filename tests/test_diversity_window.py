@@ -7,7 +7,7 @@ import pytest
 
 from relate_ray.data.schema import AdRequest
 from relate_ray.rewards.base import RewardBatch
-from relate_ray.rewards.token_level import DiversityReward
+from relate_ray.rewards.token_level import DiversityOptions, DiversityReward
 
 TEMPLATE = list(range(1, 11))  # 10 tokens: 45 nested sub-grams under the old counting
 
@@ -57,7 +57,7 @@ def test_a_long_template_costs_one_delta_d_and_the_score_is_bounded(request_):
 
 
 def test_scoring_a_step_leaves_the_window_untouched(request_):
-    reward = DiversityReward(window_steps=2)
+    reward = DiversityReward(DiversityOptions(window_steps=2))
     reward(token_batch(request_, templated(), step=1))
     assert steps(reward) == []
     # Uncommitted, step 1 is not judged against: the template is rare within step 2 alone.
@@ -67,7 +67,7 @@ def test_scoring_a_step_leaves_the_window_untouched(request_):
 
 
 def test_a_committed_step_is_judged_against_in_the_next(request_):
-    reward = DiversityReward(window_steps=2)
+    reward = DiversityReward(DiversityOptions(window_steps=2))
     reward(token_batch(request_, templated(), step=1))
     assert reward.commit(1) is True
     fresh = random_ids(10, 30, seed=1)
@@ -77,7 +77,7 @@ def test_a_committed_step_is_judged_against_in_the_next(request_):
 
 
 def test_scoring_a_step_twice_then_committing_remembers_it_once(request_):
-    reward = DiversityReward(window_steps=4)
+    reward = DiversityReward(DiversityOptions(window_steps=4))
     ids = templated()
     first = reward(token_batch(request_, ids, step=3))
     retried = reward(token_batch(request_, ids, step=3))  # the pool's retry on the same actor
@@ -89,7 +89,7 @@ def test_scoring_a_step_twice_then_committing_remembers_it_once(request_):
 
 
 def test_rescoring_a_step_replaces_its_pending_documents(request_):
-    reward = DiversityReward(window_steps=4)
+    reward = DiversityReward(DiversityOptions(window_steps=4))
     reward(token_batch(request_, templated(seed=0), step=3))
     later = templated(seed=5)
     reward(token_batch(request_, later, step=3))
@@ -98,7 +98,7 @@ def test_rescoring_a_step_replaces_its_pending_documents(request_):
 
 
 def test_commit_of_an_unknown_step_is_a_no_op(request_):
-    reward = DiversityReward(window_steps=4)
+    reward = DiversityReward(DiversityOptions(window_steps=4))
     assert reward.commit(9) is False and steps(reward) == []
     reward(token_batch(request_, templated(), step=1))
     reward.commit(1)
@@ -107,7 +107,7 @@ def test_commit_of_an_unknown_step_is_a_no_op(request_):
 
 
 def test_a_committed_step_scored_again_is_not_remembered_again(request_):
-    reward = DiversityReward(window_steps=4)
+    reward = DiversityReward(DiversityOptions(window_steps=4))
     reward(token_batch(request_, templated(), step=1))
     reward.commit(1)
     reward(token_batch(request_, templated(), step=1))
@@ -115,7 +115,7 @@ def test_a_committed_step_scored_again_is_not_remembered_again(request_):
 
 
 def test_uncommitted_steps_do_not_pile_up(request_):
-    reward = DiversityReward(window_steps=4)
+    reward = DiversityReward(DiversityOptions(window_steps=4))
     for step in range(10):
         reward(token_batch(request_, random_ids(3, 8, seed=step), step=step))
     assert reward.commit(0) is False  # forgotten: more than max_pending newer steps are pending
@@ -123,14 +123,14 @@ def test_uncommitted_steps_do_not_pile_up(request_):
 
 
 def test_without_a_step_a_call_is_remembered_at_once(request_):
-    reward = DiversityReward(window_steps=4)
+    reward = DiversityReward(DiversityOptions(window_steps=4))
     ids = templated()
     reward(token_batch(request_, ids))
     assert [seqs for seqs, _ in steps(reward)] == [ids]
 
 
 def test_pending_steps_are_not_checkpointed_nor_kept_over_a_load(request_):
-    reward = DiversityReward(window_steps=4)
+    reward = DiversityReward(DiversityOptions(window_steps=4))
     reward(token_batch(request_, templated(), step=1))
     reward.commit(1)
     state = reward.state_dict()

@@ -4,7 +4,8 @@ cluster cannot place (pure functions, milliseconds)."""
 import pytest
 
 from relate_ray.launch import check_overrides, unknown_added_key
-from relate_ray.trainer.cluster import ActorPlan, PlacementError, check_placeable
+from relate_ray.trainer.cluster import PlacementError, check_placeable
+from relate_ray.trainer.plan import ActorSpec, RunPlan
 
 
 @pytest.mark.parametrize("override, unknown", [
@@ -30,8 +31,9 @@ def test_check_overrides_names_the_unknown_added_key_in_one_line():
 
 
 def test_a_plan_larger_than_the_cluster_names_the_roles_and_what_the_cluster_has():
-    plan = [ActorPlan("rollout-0", "RolloutWorker", 1, 0.5), ActorPlan("learner-rank0", "LearnerWorker", 1, 1),
-            ActorPlan("reward-rules-0", "RewardWorker", 1, 0)]
+    plan = RunPlan((ActorSpec("rollout-0", "rollout", 0, "RolloutWorker", 1, 0.5),
+                    ActorSpec("learner-rank0", "learner", 0, "LearnerWorker", 1, 1),
+                    ActorSpec("reward-rules-0", "reward", 0, "RewardWorker", 1, 0)))
     check_placeable(plan, {"CPU": 3.0, "GPU": 1.5})
     with pytest.raises(PlacementError) as err:
         check_placeable(plan, {"CPU": 2.0})

@@ -89,12 +89,13 @@ def test_a_slow_group_is_retried_then_dropped_or_fails_by_policy(ray_local, good
 def test_a_component_bug_fails_at_once_with_its_message(ray_local, good_row, caplog):
     from relate_ray.trainer.reward_pool import RewardFailure, RewardPool
 
-    # A length interval with a string bound: comparing it with an int raises TypeError in the worker.
-    broken = rules_group(ray_local, 2, {"intervals": {"en": {"title": [10, "30"], "description": [25, 90]}}})
-    pool = RewardPool([broken], timeout_s=60, retries=3, on_failure="drop")
+    # A request in a language the length reward has no intervals for: KeyError inside the worker.
+    batch = batch_of(good_row, 4)
+    batch.requests = [r.replace(lang="fr") for r in batch.requests]
+    pool = RewardPool([rules_group(ray_local, 2)], timeout_s=60, retries=3, on_failure="drop")
     with caplog.at_level(logging.WARNING, logger="relate_ray.trainer.reward_pool"):
-        with pytest.raises(RewardFailure, match=r"reward group 'rules' \(reward-rules-0\): TypeError"):
-            pool.score(batch_of(good_row, 4))
+        with pytest.raises(RewardFailure, match=r"reward group 'rules' \(reward-rules-0\): KeyError"):
+            pool.score(batch)
     assert not [r for r in caplog.records if "attempt" in r.message]  # not retried, not dropped
 
 

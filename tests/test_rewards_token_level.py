@@ -4,7 +4,8 @@ import pytest
 
 from relate_ray.data.adformat import render_ad
 from relate_ray.data.schema import AdRequest
-from relate_ray.rewards.base import RewardBatch, build_reward
+from relate_ray.rewards.base import RewardBatch
+from relate_ray.rewards.registry import build_reward
 from relate_ray.rewards.tokens import spans_to_token_flags, token_char_spans
 
 

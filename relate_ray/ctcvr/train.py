@@ -195,6 +195,27 @@ def train(logs_path: Path, out: Path, embedder: str = DEFAULT_EMBEDDER, opts: Tr
     return metrics
 
 
+def model_for_run(cfg, embedded_root: Path | None) -> str:
+    """The CTCVR model a training run's reward uses: reward_workers.ctcvr_model, or the one trained
+    (once, under a lock) on the embedded data's impression logs at `embedded_root`."""
+    if cfg.reward_workers.ctcvr_model:
+        return cfg.reward_workers.ctcvr_model
+    if embedded_root is None:
+        from relate_ray.config import ConfigError
+
+        raise ConfigError("reward_workers.ctcvr_model: required when data.train is your own file "
+                          "(train one with python -m relate_ray.ctcvr.train --logs YOUR_LOGS)")
+    from filelock import FileLock
+
+    folder = cache_dir(cfg.cache_dir or None) / "ctcvr" / embedded_root.name
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(folder) + ".lock"):
+        if not (folder / "ctcvr.json").exists():
+            log.info("training the CTCVR reward model on the embedded impression logs (once)")
+            train(embedded_root / "impressions.jsonl", folder, cfg.model.embedder)
+    return str(folder)
+
+
 def default_paths(cache: str | None = None) -> tuple[Path, Path]:
     """The embedded impression logs (generated if missing) and where their model goes."""
     from relate_ray.data.embedded import ensure_embedded_data

@@ -8,7 +8,6 @@ apart until `relate_ray.algo.credit` turns them into advantages (the paper's cre
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -71,44 +70,3 @@ class RewardOutput:
         """The outputs of the samples at `indices`, in that order (info stays the batch's)."""
         flags = None if self.token_flags is None else [self.token_flags[i] for i in indices]
         return RewardOutput(self.name, self.scores[np.asarray(indices, dtype=int)], flags, dict(self.info))
-
-
-RewardFn = Callable[[RewardBatch], RewardOutput]
-REWARDS: dict[str, Callable[..., RewardFn]] = {}
-# Modules whose components register themselves on import (heavy imports stay inside constructors).
-BUILTIN_MODULES = (
-    "relate_ray.rewards.structural",
-    "relate_ray.rewards.semantic",
-    "relate_ray.rewards.token_level",
-    "relate_ray.rewards.judge",
-    "relate_ray.rewards.ctcvr",
-)
-
-
-def register_reward(name: str):
-    """Class decorator: make a reward component constructible by name from config."""
-
-    def wrap(cls):
-        if name in REWARDS:
-            raise ValueError(f"reward {name!r} registered twice")
-        REWARDS[name] = cls
-        cls.name = name
-        return cls
-
-    return wrap
-
-
-def known_rewards() -> list[str]:
-    """Names of every registered reward component (built-in modules imported first)."""
-    import importlib
-
-    for module in BUILTIN_MODULES:
-        importlib.import_module(module)
-    return sorted(REWARDS)
-
-
-def build_reward(name: str, **options) -> RewardFn:
-    """Construct a registered reward component; unknown names list the known ones."""
-    if name not in known_rewards():
-        raise KeyError(f"unknown reward {name!r} (known: {', '.join(sorted(REWARDS))})")
-    return REWARDS[name](**options)

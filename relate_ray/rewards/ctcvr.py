@@ -20,26 +20,54 @@ An answer without both a title and a description cannot be served. `malformed` s
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from relate_ray.data.adformat import ParsedAd
-from relate_ray.rewards.base import RewardBatch, RewardOutput, register_reward
-
+from relate_ray.rewards.base import RewardBatch, RewardOutput
+from relate_ray.rewards.registry import check_option, register_reward
 
 MALFORMED = ("floor", "content", "reference")
 
 
-@register_reward("ctcvr")
+@dataclass(frozen=True)
+class CTCVROptions:
+    # The trained CTCVR model's folder; empty: the run's (reward_workers.ctcvr_model, or the one
+    # trained once on the embedded impression logs).
+    model_dir: str = ""
+    # Score the log-lift over the request's reference ad (true) or pCTCVR in percent (false).
+    relative: bool = False
+    # Percent scale of absolute mode.
+    scale: float = 100.0
+    # What an unservable answer earns: floor | content | reference (see the module docstring).
+    malformed: str = "floor"
+    # The lowest log-lift (relative mode with malformed=floor).
+    floor: float = -2.0
+
+    def __post_init__(self) -> None:
+        check_option(self.malformed in MALFORMED, "malformed", f"must be one of {', '.join(MALFORMED)}",
+                     self.malformed)
+        check_option(self.scale > 0, "scale", "must be positive", self.scale)
+
+
+def _run_options(cfg, data) -> dict:
+    from relate_ray.ctcvr.train import model_for_run
+
+    return {"model_dir": model_for_run(cfg, data.embedded_root)}
+
+
+@register_reward("ctcvr", options=CTCVROptions, group="ctcvr", run_options=_run_options)
 class CTCVRReward:
-    def __init__(self, model_dir: str, relative: bool = False, scale: float = 100.0,
-                 malformed: str = "floor", floor: float = -2.0) -> None:
+    def __init__(self, options: CTCVROptions) -> None:
         from relate_ray.ctcvr.scorer import CTCVRScorer
 
-        if malformed not in MALFORMED:
-            raise ValueError(f"ctcvr.malformed must be one of {', '.join(MALFORMED)}, got {malformed!r}")
-        self.scorer = CTCVRScorer(model_dir)
-        self.relative, self.scale, self.malformed = relative, scale, malformed
-        self.floor = float(floor) if malformed == "floor" else None
+        if not options.model_dir:
+            raise ValueError("ctcvr: options.model_dir is empty (build the component through the run, or name "
+                             "a folder written by python -m relate_ray.ctcvr.train)")
+        self.scorer = CTCVRScorer(options.model_dir)
+        self.relative, self.scale, self.malformed = options.relative, options.scale, options.malformed
+        self.floor = float(options.floor) if options.malformed == "floor" else None
 
     def __call__(self, batch: RewardBatch) -> RewardOutput:
         from relate_ray.ctcvr.scorer import ctcvr_reward

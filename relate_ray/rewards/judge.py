@@ -16,7 +16,8 @@ import numpy as np
 
 from relate_ray.data.adformat import ParsedAd
 from relate_ray.data.schema import AdRequest
-from relate_ray.rewards.base import RewardBatch, RewardOutput, register_reward
+from relate_ray.rewards.base import RewardBatch, RewardOutput
+from relate_ray.rewards.registry import check_option, register_reward
 
 RUBRIC = (
     "You review search ads. A good ad (1) is relevant to the search query and keyword, (2) states only "
@@ -101,23 +102,47 @@ class Judge:
         return verdicts
 
 
-@register_reward("judge")
+@dataclass(frozen=True)
+class JudgeOptions:
+    # The judge model (a bundled name or a folder); empty: reward_workers.judge_model.
+    model: str = ""
+    # Model cache folder; empty: the run's cache_dir.
+    cache_dir: str = ""
+    # The judge engine's KV cache on CPU; 0: the run's rollout.kv_cache_gib.
+    kv_cache_gib: int = 0
+    max_model_len: int = 1024
+    # The judge engine's share of its GPU; 0: reward_workers.judge_gpu_memory_utilization.
+    gpu_memory_utilization: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_option(self.kv_cache_gib >= 0, "kv_cache_gib", "must be >= 0", self.kv_cache_gib)
+        check_option(0 <= self.gpu_memory_utilization <= 1, "gpu_memory_utilization", "must be in [0, 1]",
+                     self.gpu_memory_utilization)
+
+
+def _run_options(cfg, data) -> dict:
+    return {"model": cfg.reward_workers.judge_model, "cache_dir": cfg.cache_dir or "",
+            "kv_cache_gib": cfg.rollout.kv_cache_gib,
+            "gpu_memory_utilization": cfg.reward_workers.judge_gpu_memory_utilization}
+
+
+@register_reward("judge", options=JudgeOptions, group="judge", uses_gpu=True, run_options=_run_options)
 class JudgeReward:
     """The judge as a reward component: 2 * P(good) - 1, in [-1, 1]."""
 
-    def __init__(self, model: str = "smollm2-135m-instruct", llm=None, cache_dir: str | None = None,
-                 kv_cache_gib: int = 1, max_model_len: int = 1024, gpu_memory_utilization: float = 0.5) -> None:
-        """gpu_memory_utilization: the judge engine's share of its GPU (reward_workers.judge_gpu_memory_utilization)."""
+    def __init__(self, options: JudgeOptions | None = None, llm=None) -> None:
+        """llm: an engine already built (tests share the policy's); None builds the judge's own."""
         from transformers import AutoTokenizer
 
-        from relate_ray.assets import resolve_model
+        from relate_ray.assets import DEFAULT_POLICY, resolve_model
 
-        path = resolve_model(model, cache_dir)
+        options = options or JudgeOptions()
+        path = resolve_model(options.model or DEFAULT_POLICY, options.cache_dir or None)
         if llm is None:
             from relate_ray.rollout.vllm_engine import build_llm
 
-            llm = build_llm(path, kv_cache_gib=kv_cache_gib, max_model_len=max_model_len,
-                            gpu_memory_utilization=gpu_memory_utilization)
+            llm = build_llm(path, kv_cache_gib=options.kv_cache_gib or 1, max_model_len=options.max_model_len,
+                            gpu_memory_utilization=options.gpu_memory_utilization or 0.5)
         self.judge = Judge(llm, AutoTokenizer.from_pretrained(path))
 
     def __call__(self, batch: RewardBatch) -> RewardOutput:

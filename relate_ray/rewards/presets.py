@@ -6,18 +6,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from relate_ray.algo.credit import ComponentSpec
-
-# Which token-level coefficient of eq. 5 each token-capable component uses.
-TOKEN_COEFFICIENT = {"risk": "lambda1", "diversity": "lambda2"}
+from relate_ray.rewards.registry import reward_spec
 
 
 @dataclass
 class ComponentConfig:
     # Weight of this component in the sentence-level reward sum r_i.
     weight: float = 1.0
-    # sentence | token (token: only components with a token form, see TOKEN_COEFFICIENT).
+    # sentence | token (token: only components registered with a token_coefficient: risk, diversity).
     granularity: str = "sentence"
-    # Extra constructor options of the reward component (e.g. {en_unit: words} for length).
+    # The component's options (its registered options dataclass, e.g. LengthOptions: {en_unit: words}).
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -55,9 +53,9 @@ def component_specs(cfg) -> list[ComponentSpec]:
     """The preset's components as specs for `relate_ray.algo.credit.assign_credit`."""
     specs = []
     for name, component in cfg.components.items():
-        if component.granularity == "token" and name not in TOKEN_COEFFICIENT:
-            raise ValueError(f"reward.components.{name}.granularity: only "
-                             f"{', '.join(TOKEN_COEFFICIENT)} have a token-level form")
-        coef = getattr(cfg, TOKEN_COEFFICIENT[name]) if name in TOKEN_COEFFICIENT else 0.0
+        coefficient = reward_spec(name).token_coefficient
+        if component.granularity == "token" and coefficient is None:
+            raise ValueError(f"reward.components.{name}.granularity: {name} has no token-level form")
+        coef = getattr(cfg, coefficient) if coefficient else 0.0
         specs.append(ComponentSpec(name, component.weight, component.granularity, coef))
     return specs

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import numpy as np
 
-from relate_ray.rewards.base import RewardBatch, RewardOutput, register_reward
+from relate_ray.rewards.base import RewardBatch, RewardOutput
+from relate_ray.rewards.registry import NoOptions, check_option, register_reward
 from relate_ray.rewards.facts import judge_facts
 
 
@@ -16,6 +18,9 @@ class CorrectnessReward:
 
     Sources are the request's selling points and landing page: the only facts the advertiser gave.
     """
+
+    def __init__(self, options: NoOptions | None = None) -> None:
+        pass
 
     def __call__(self, batch: RewardBatch) -> RewardOutput:
         scores = np.zeros(len(batch), dtype=np.float32)
@@ -45,7 +50,20 @@ def bidword_coverage(ad_text: str, bidword: str, lang: str) -> float:
     return len(wanted & _terms(ad_text, lang)) / len(wanted) if wanted else 0.0
 
 
-@register_reward("relevance")
+@dataclass(frozen=True)
+class RelevanceOptions:
+    # The sentence-transformers embedder (a bundled name or a folder); empty: model.embedder.
+    embedder: str = ""
+    sim_weight: float = 0.7
+    coverage_weight: float = 0.3
+    batch_size: int = 64
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        check_option(self.batch_size >= 1, "batch_size", "must be at least 1", self.batch_size)
+
+
+@register_reward("relevance", options=RelevanceOptions, run_options=lambda cfg, data: {"embedder": cfg.model.embedder})
 class RelevanceReward:
     """w_sim * mean cosine(ad, query), cosine(ad, bidword) + w_cov * bidword coverage.
 
@@ -53,14 +71,16 @@ class RelevanceReward:
     Qwen3-Embedding-0.6B), loaded once per scorer.
     """
 
-    def __init__(self, embedder: str = "all-minilm-l6-v2", sim_weight: float = 0.7,
-                 coverage_weight: float = 0.3, batch_size: int = 64, device: str = "cpu") -> None:
+    def __init__(self, options: RelevanceOptions | None = None) -> None:
         from sentence_transformers import SentenceTransformer
 
-        from relate_ray.assets import resolve_model
+        from relate_ray.assets import DEFAULT_EMBEDDER, resolve_model
 
-        self.model = SentenceTransformer(str(resolve_model(embedder)), device=device)
-        self.sim_weight, self.coverage_weight, self.batch_size = sim_weight, coverage_weight, batch_size
+        options = options or RelevanceOptions()
+        self.model = SentenceTransformer(str(resolve_model(options.embedder or DEFAULT_EMBEDDER)),
+                                         device=options.device)
+        self.sim_weight, self.coverage_weight = options.sim_weight, options.coverage_weight
+        self.batch_size = options.batch_size
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         return self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,

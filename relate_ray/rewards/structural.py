@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from relate_ray.rewards.base import RewardBatch, RewardOutput, register_reward
+from dataclasses import dataclass
+
+from relate_ray.rewards.base import RewardBatch, RewardOutput
+from relate_ray.rewards.registry import NoOptions, check_option, register_reward
 
 # Target intervals per field. zh in characters; en in the unit `en_unit` says (chars or words).
 DEFAULT_INTERVALS = {
@@ -23,15 +26,33 @@ def interval_score(length: int, low: int, high: int) -> float:
     return max(-1.0, 1.0 - 2.0 * distance / max(high - low, 1))
 
 
-@register_reward("length")
+@dataclass(frozen=True)
+class LengthOptions:
+    # chars | words: the unit of English lengths (Chinese is always counted in characters).
+    en_unit: str = "chars"
+    # Target intervals replacing DEFAULT_INTERVALS per key (zh, en, en_words):
+    # {zh: {title: [10, 25], description: [25, 70]}}.
+    intervals: dict | None = None
+
+    def __post_init__(self) -> None:
+        check_option(self.en_unit in ("chars", "words"), "en_unit", "must be chars or words", self.en_unit)
+        for key, fields in (self.intervals or {}).items():
+            check_option(key in DEFAULT_INTERVALS, f"intervals.{key}", f"must be one of "
+                         f"{', '.join(DEFAULT_INTERVALS)}", key)
+            for name, bounds in fields.items():
+                check_option(name in ("title", "description") and len(bounds) == 2 and bounds[0] <= bounds[1],
+                             f"intervals.{key}.{name}", "must be title or description: [low, high]", bounds)
+
+
+@register_reward("length", options=LengthOptions)
 class LengthReward:
     """Mean over title and description of `interval_score`; a missing field scores -1."""
 
-    def __init__(self, en_unit: str = "chars", intervals: dict | None = None) -> None:
-        if en_unit not in ("chars", "words"):
-            raise ValueError(f"length.en_unit must be chars or words, got {en_unit!r}")
-        self.en_unit = en_unit
-        self.intervals = {**DEFAULT_INTERVALS, **(intervals or {})}
+    def __init__(self, options: LengthOptions | None = None) -> None:
+        options = options or LengthOptions()
+        self.en_unit = options.en_unit
+        self.intervals = {key: {**fields, **((options.intervals or {}).get(key) or {})}
+                          for key, fields in DEFAULT_INTERVALS.items()}
 
     def _length(self, text: str, lang: str) -> int:
         return len(text.split()) if lang == "en" and self.en_unit == "words" else len(text)
@@ -52,6 +73,9 @@ class LengthReward:
 class FormatReward:
     """1 for an exact two-line answer; 0 when both fields parse but something else is wrong
     (chatter, markdown, a repeated field); -1 when a field is missing or empty."""
+
+    def __init__(self, options: NoOptions | None = None) -> None:
+        pass
 
     def __call__(self, batch: RewardBatch) -> RewardOutput:
         scores = np.zeros(len(batch), dtype=np.float32)

@@ -7,9 +7,12 @@ the flags become r_token = -lambda1 * risk_flag - lambda2 * diversity_flag).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from relate_ray.rewards.base import RewardBatch, RewardOutput, register_reward
+from relate_ray.rewards.base import RewardBatch, RewardOutput
+from relate_ray.rewards.registry import check_option, register_reward
 from relate_ray.rewards.ngram import NgramWindow, count_and_flag
 from relate_ray.rewards.tokens import field_key_char_spans, spans_to_token_flags
 
@@ -19,12 +22,21 @@ def _require_tokens(batch: RewardBatch, name: str) -> None:
         raise ValueError(f"reward {name!r} needs token_ids and token_spans for every sample")
 
 
-@register_reward("risk")
+@dataclass(frozen=True)
+class RiskOptions:
+    # Violations that take the score to -1 (each costs 1/cap).
+    cap: int = 2
+
+    def __post_init__(self) -> None:
+        check_option(self.cap >= 1, "cap", "must be at least 1", self.cap)
+
+
+@register_reward("risk", options=RiskOptions, token_coefficient="lambda1")
 class RiskReward:
     """Compliance: 0 for a clean ad, -1/cap per violation down to -1; flags the violating tokens."""
 
-    def __init__(self, cap: int = 2) -> None:
-        self.cap = cap
+    def __init__(self, options: RiskOptions | None = None) -> None:
+        self.cap = (options or RiskOptions()).cap
 
     def __call__(self, batch: RewardBatch) -> RewardOutput:
         from relate_ray.rewards.compliance import check
@@ -40,7 +52,41 @@ class RiskReward:
         return RewardOutput("risk", scores, flags, info={"compliance_rate": pass_rate})
 
 
-@register_reward("diversity")
+@dataclass(frozen=True)
+class DiversityOptions:
+    # Eq. 4's penalty per maximal high-frequency span; None: reward.delta_d.
+    delta_d: float | None = None
+    # n-gram lengths that can make a template.
+    n_min: int = 2
+    n_max: int = 10
+    # A high-frequency n-gram occurs in at least this share of the window's documents ...
+    min_doc_freq: float = 0.5
+    # ... and in at least this many of them.
+    min_docs: int = 3
+    # Past steps the window remembers beside the current batch.
+    window_steps: int = 8
+    # Candidates per document (one prompt's G answers); 0: rollout.group_size.
+    group_size: int = 0
+    # Cap of the total penalty (the score stays in [-max_penalty, 0]); None: no cap.
+    max_penalty: float | None = 1.0
+
+    def __post_init__(self) -> None:
+        check_option(self.delta_d is None or self.delta_d >= 0, "delta_d", "must be >= 0", self.delta_d)
+        check_option(2 <= self.n_min <= self.n_max, "n_min", f"must be in [2, n_max={self.n_max}]", self.n_min)
+        check_option(0 < self.min_doc_freq <= 1, "min_doc_freq", "must be in (0, 1]", self.min_doc_freq)
+        check_option(self.min_docs >= 1, "min_docs", "must be at least 1", self.min_docs)
+        check_option(self.window_steps >= 0, "window_steps", "must be >= 0", self.window_steps)
+        check_option(self.group_size >= 0, "group_size", "must be >= 0", self.group_size)
+        check_option(self.max_penalty is None or self.max_penalty > 0, "max_penalty", "must be positive or null",
+                     self.max_penalty)
+
+
+def _diversity_run_options(cfg, data) -> dict:
+    return {"delta_d": cfg.reward.delta_d, "group_size": cfg.rollout.group_size}
+
+
+@register_reward("diversity", options=DiversityOptions, group="diversity", stateful=True,
+                 token_coefficient="lambda2", run_options=_diversity_run_options)
 class DiversityReward:
     """Eq. 4: -delta_d per maximal high-frequency span (n-grams with 2 <= n <= 10, judged over this
     batch plus the last `window_steps` steps), capped at -max_penalty; flags the tokens inside those
@@ -67,12 +113,13 @@ class DiversityReward:
     # forgotten once this many newer steps are pending, so they cannot pile up over a run.
     max_pending = 4
 
-    def __init__(self, delta_d: float = 0.25, n_min: int = 2, n_max: int = 10,
-                 min_doc_freq: float = 0.5, window_steps: int = 8, min_docs: int = 3,
-                 group_size: int = 1, max_penalty: float | None = 1.0) -> None:
-        self.delta_d, self.max_penalty, self.group_size = delta_d, max_penalty, group_size
-        self.ngram_args = {"n_min": n_min, "n_max": n_max, "min_doc_freq": min_doc_freq, "min_docs": min_docs}
-        self.window = NgramWindow(window_steps)
+    def __init__(self, options: DiversityOptions | None = None) -> None:
+        o = options or DiversityOptions()
+        # Built directly (tests, evaluation): delta_d 0.25 (RewardConfig's default), one answer a document.
+        self.delta_d = 0.25 if o.delta_d is None else o.delta_d
+        self.max_penalty, self.group_size = o.max_penalty, o.group_size or 1
+        self.ngram_args = {"n_min": o.n_min, "n_max": o.n_max, "min_doc_freq": o.min_doc_freq, "min_docs": o.min_docs}
+        self.window = NgramWindow(o.window_steps)
         self._pending: dict[int, tuple[list, list]] = {}  # step -> (documents, masks), oldest first
         self._committed: set[int] = set()
 

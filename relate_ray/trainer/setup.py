@@ -9,12 +9,14 @@ from pathlib import Path
 
 import ray
 
-from relate_ray.assets import cache_dir, resolve_model
-from relate_ray.config import ConfigError
+from relate_ray.assets import resolve_model
+from relate_ray.config import plain
 from relate_ray.data.embedded import ensure_embedded_data
 from relate_ray.data.loading import load_requests
 from relate_ray.data.schema import AdRequest
-from relate_ray.trainer.cluster import GROUP_OF, PlacementError, resource_plan, start_ray
+from relate_ray.rewards.registry import reward_spec
+from relate_ray.trainer.cluster import PlacementError, actor_options, reserve_placement_groups, start_ray
+from relate_ray.trainer.plan import RunPlan, build_plan, format_plan
 from relate_ray.trainer.recovery import Restarts
 from relate_ray.trainer.reward_pool import RewardGroup, RewardPool
 from relate_ray.trainer.rollout_fleet import RolloutFleet
@@ -40,6 +42,8 @@ class Actors:
     weights: WeightSync
     restarts: Restarts
     reward_workers: dict = field(default_factory=dict)
+    plan: RunPlan | None = None
+    placement_groups: dict = field(default_factory=dict)
 
 
 def _load(path: Path, cfg, role: str) -> list[AdRequest]:
@@ -64,41 +68,13 @@ def load_run_data(cfg) -> RunData:
                    embedded.root if embedded else None)
 
 
-def ctcvr_model_dir(cfg, data: RunData) -> str:
-    """The CTCVR model the reward uses: the configured folder, or the embedded one (trained once)."""
-    if cfg.reward_workers.ctcvr_model:
-        return cfg.reward_workers.ctcvr_model
-    if data.embedded_root is None:
-        raise ConfigError("reward_workers.ctcvr_model: required when data.train is your own file "
-                          "(train one with python -m relate_ray.ctcvr.train --logs YOUR_LOGS)")
-    from filelock import FileLock
-
-    from relate_ray.ctcvr.train import train
-
-    folder = cache_dir(cfg.cache_dir or None) / "ctcvr" / data.embedded_root.name
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(folder) + ".lock"):
-        if not (folder / "ctcvr.json").exists():
-            log.info("training the CTCVR reward model on the embedded impression logs (once)")
-            train(data.embedded_root / "impressions.jsonl", folder, cfg.model.embedder)
-    return str(folder)
-
-
 def reward_options(cfg, data: RunData, name: str) -> dict:
-    options = dict(cfg.reward.components[name].options or {})
-    if name == "relevance":
-        options.setdefault("embedder", cfg.model.embedder)
-    elif name == "diversity":
-        options.setdefault("delta_d", cfg.reward.delta_d)
-        options.setdefault("group_size", cfg.rollout.group_size)
-    elif name == "ctcvr":
-        options.setdefault("model_dir", ctcvr_model_dir(cfg, data))
-    elif name == "judge":
-        options.setdefault("model", cfg.reward_workers.judge_model)
-        options.setdefault("cache_dir", cfg.cache_dir or None)
-        options.setdefault("kv_cache_gib", cfg.rollout.kv_cache_gib)
-        options.setdefault("gpu_memory_utilization", cfg.reward_workers.judge_gpu_memory_utilization)
-    return options
+    """A component's options for this run: what its registration says the run supplies (the
+    embedder, the CTCVR model folder...), under the preset's own options."""
+    spec = reward_spec(name)
+    given = plain(cfg.reward.components[name].options)
+    supplied = spec.run_options(cfg, data) if spec.run_options else {}
+    return {**supplied, **given}
 
 
 def learner_config(cfg, tokenizer) -> dict:
@@ -127,57 +103,66 @@ def _wait_started(calls: dict, timeout_s: float) -> list:
 
 
 def build_actors(cfg, data: RunData, run_id: str) -> Actors:
+    """Start exactly the actors of the run's plan (relate_ray.trainer.plan), and wait until each is up."""
     from relate_ray.workers.learner import LearnerWorker
     from relate_ray.workers.reward_worker import RewardWorker
     from relate_ray.workers.rollout_worker import RolloutWorker
 
-    plan = {actor.name: actor for actor in resource_plan(cfg)}
-    start_ray(cfg, list(plan.values()))
+    plan = build_plan(cfg)
+    log.info("%s", format_plan(cfg, plan))
+    start_ray(cfg, plan)
+    groups = reserve_placement_groups(plan, cfg.cluster.start_timeout_s)
     cores = os.cpu_count() or 1
     rc = cfg.rollout
     # Rollout and reward workers come back after a crash; a call in flight then fails (at most
     # once) and its caller redoes it on the new process (relate_ray.trainer.recovery).
     restartable = {"max_restarts": cfg.fault.max_restarts, "max_task_retries": 0}
-    rollout_names = [f"rollout-{i}" for i in range(rc.num_workers)]
-    rollout = [RolloutWorker.options(**plan[name].options(), **restartable).remote(
-        str(data.policy_path), cfg.model.dtype, cfg.seed + i, rc.max_model_len, rc.kv_cache_gib,
-        rc.gpu_memory_utilization) for i, name in enumerate(rollout_names)]
-    ranks = cfg.learner.num_ranks
+    rollout = {a.name: RolloutWorker.options(**actor_options(a, groups), **restartable).remote(
+        str(data.policy_path), cfg.model.dtype, cfg.seed + a.index, rc.max_model_len, rc.kv_cache_gib,
+        rc.gpu_memory_utilization) for a in plan.of("rollout")}
     lcfg = learner_config(cfg, data.tokenizer)
-    threads = cfg.learner.threads or max(1, cores // ranks)
-    learners = [LearnerWorker.options(**plan[f"learner-rank{r}"].options()).remote(
-        r, ranks, None, 0, str(data.policy_path), lcfg, threads) for r in range(ranks)]
+    threads = cfg.learner.threads or max(1, cores // cfg.learner.num_ranks)
+    learners = {a.name: LearnerWorker.options(**actor_options(a, groups)).remote(
+        a.index, int(a.env["WORLD_SIZE"]), None, 0, str(data.policy_path), lcfg, threads) for a in plan.of("learner")}
     # The group meets at rank 0's own node (a driver-side 127.0.0.1 fails once ranks span nodes);
     # setup blocks until every rank has joined, so all are asked at once.
-    master = _wait_started({"learner-rank0": learners[0].endpoint.remote()}, cfg.cluster.start_timeout_s)[0]
-    setups = {f"learner-rank{r}": w.setup.remote(*master) for r, w in enumerate(learners)}
-    components_by_group: dict[str, dict] = {}
-    for name in cfg.reward.components:
-        components_by_group.setdefault(GROUP_OF.get(name, "rules"), {})[name] = reward_options(cfg, data, name)
-    groups, handles = [], {}
-    for group, components in sorted(components_by_group.items()):
-        size = 1 if group == "diversity" else cfg.reward_workers.pool_size
-        names = [f"reward-{group}" + ("" if group == "diversity" else f"-{i}") for i in range(size)]
-        workers = [RewardWorker.options(**plan[name].options(), **restartable).remote(components, cores)
-                   for name in names]
-        groups.append(RewardGroup(group, workers, splittable=group != "diversity", names=names))
+    rank0 = plan.of("learner")[0].name
+    master = _wait_started({rank0: learners[rank0].endpoint.remote()}, cfg.cluster.start_timeout_s)[0]
+    setups = {name: w.setup.remote(*master) for name, w in learners.items()}
+    reward_groups, handles = [], {}
+    for group, members in plan.reward_groups().items():
+        components = {name: reward_options(cfg, data, name) for name in members[0].components}
+        workers = [RewardWorker.options(**actor_options(a, groups), **restartable).remote(components, cores)
+                   for a in members]
+        reward_groups.append(RewardGroup(group, workers, splittable=not _stateful(members[0]),
+                                         names=[a.name for a in members]))
         handles[group] = workers
     # Fail early and clearly if an actor cannot start (bad model folder, out of memory...).
-    named = {**dict(zip(rollout_names, rollout)), **{f"learner-rank{r}": w for r, w in enumerate(learners)},
-             **{name: w for group in groups for name, w in zip(group.names, group.workers)}}
+    named = {**rollout, **learners, **{name: w for g in reward_groups for name, w in zip(g.names, g.workers)}}
     _wait_started(setups, cfg.cluster.start_timeout_s)
-    infos = _wait_started({name: actor.ready.remote() for name, actor in named.items()}, cfg.cluster.start_timeout_s)
+    infos = dict(zip(named, _wait_started({name: actor.ready.remote() for name, actor in named.items()},
+                                          cfg.cluster.start_timeout_s)))
     # Which process is which actor, and on which node (for py-spy, top or a kill), as the dashboard shows.
-    log.info("actor pids: %s", ", ".join(f"{name}={info['pid']}@{info['node'][:12]}" for name, info in zip(named, infos)))
+    log.info("actor pids: %s", ", ".join(f"{name}={info['pid']}@{info['node'][:12]}" for name, info in infos.items()))
     restarts = Restarts(cfg.fault.max_restarts, cfg.fault.restart_timeout_s)
-    pool = RewardPool(groups, cfg.reward_workers.timeout_s, cfg.reward_workers.retries, cfg.reward_workers.on_failure,
-                      restarts)
-    # The engines' dtype as each resolved it on its own node (not this driver's CPU flags).
-    engine_dtypes = {info["dtype"] for name, info in zip(named, infos) if name in rollout_names}
-    if cfg.sync.dtype == "auto" and len(engine_dtypes) > 1:
-        raise PlacementError(f"sync.dtype=auto: the rollout engines resolved model.dtype={cfg.model.dtype} to "
-                             f"{', '.join(sorted(engine_dtypes))} on different nodes; set model.dtype explicitly")
-    sync_dtype = engine_dtypes.pop() if cfg.sync.dtype == "auto" else cfg.sync.dtype
-    weights = WeightSync(cfg.sync.backend, learners[0], rollout, run_id, sync_dtype, cfg.sync.bucket_mb,
+    pool = RewardPool(reward_groups, cfg.reward_workers.timeout_s, cfg.reward_workers.retries,
+                      cfg.reward_workers.on_failure, restarts)
+    weights = WeightSync(cfg.sync.backend, learners[rank0], list(rollout.values()), run_id,
+                         _sync_dtype(cfg, [infos[name]["dtype"] for name in rollout]), cfg.sync.bucket_mb,
                          cfg.sync.timeout_s, rounding=cfg.sync.rounding)
-    return Actors(RolloutFleet(rollout, rollout_names, weights, restarts), learners, pool, weights, restarts, handles)
+    return Actors(RolloutFleet(list(rollout.values()), list(rollout), weights, restarts), list(learners.values()),
+                  pool, weights, restarts, handles, plan, groups)
+
+
+def _stateful(actor) -> bool:
+    return any(reward_spec(name).stateful for name in actor.components)
+
+
+def _sync_dtype(cfg, engine_dtypes: list[str]) -> str:
+    """The engines' dtype as each resolved it on its own node (not this driver's CPU flags)."""
+    if cfg.sync.dtype != "auto":
+        return cfg.sync.dtype
+    if len(set(engine_dtypes)) > 1:
+        raise PlacementError(f"sync.dtype=auto: the rollout engines resolved model.dtype={cfg.model.dtype} to "
+                             f"{', '.join(sorted(set(engine_dtypes)))} on different nodes; set model.dtype explicitly")
+    return engine_dtypes[0]

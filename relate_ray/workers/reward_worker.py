@@ -12,7 +12,8 @@ import os
 
 import ray
 
-from relate_ray.rewards.base import RewardBatch, RewardOutput, build_reward
+from relate_ray.rewards.base import RewardBatch, RewardOutput
+from relate_ray.rewards.registry import build_reward
 
 
 @ray.remote
