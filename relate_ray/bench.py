@@ -65,6 +65,7 @@ def bench_learner(args: argparse.Namespace) -> dict:
     from transformers import AutoModelForCausalLM
 
     from relate_ray.assets import DEFAULT_POLICY, resolve_model
+    from relate_ray.algo.logprobs import pad_tokens
     from relate_ray.workers.learner_forward import full_logprobs, shared_prefix_logprobs
 
     model = AutoModelForCausalLM.from_pretrained(resolve_model(DEFAULT_POLICY), dtype=torch.float32)
@@ -77,7 +78,7 @@ def bench_learner(args: argparse.Namespace) -> dict:
         for _ in range(args.repeat + 1):
             model.zero_grad()
             t0 = time.perf_counter()
-            forward(model, [prompt] * args.n, responses, pad_id=0).sum().backward()
+            forward(model, [prompt] * args.n, *pad_tokens(responses, 0), pad_id=0).sum().backward()
             times.append(time.perf_counter() - t0)
         result[f"{name}_s"] = round(statistics.median(times[1:]), 2)
     result["speedup"] = round(result["full_s"] / result["shared_prefix_s"], 2)
@@ -97,7 +98,7 @@ def bench_learner_step(args: argparse.Namespace) -> dict:
     from relate_ray.data.prompts import DEFAULT_CONF_DIR
     from relate_ray.config import register_configs
     from relate_ray.sync.broadcast import free_port
-    from relate_ray.trainer.learner_batch import learner_shards
+    from relate_ray.trainer.learner_batch import LearnerBatch, learner_shards
     from relate_ray.trainer.setup import learner_config
     from relate_ray.workers.learner import LearnerWorker
 
@@ -117,9 +118,10 @@ def bench_learner_step(args: argparse.Namespace) -> dict:
                    for _ in range(cfg.trainer.prompts_per_step)]
         responses = [[rng.randrange(100, 49_000) for _ in range(cfg.rollout.max_new_tokens)]
                      for _ in range(len(prompts) * g)]
-        shard, = learner_shards([p for p in prompts for _ in range(g)], responses,
-                                [[rng.gauss(0, 1)] * len(r) for r in responses],
-                                [[-2.0] * len(r) for r in responses], 1, cfg.learner.mini_batches)
+        batch = LearnerBatch.from_ragged([p for p in prompts for _ in range(g)], responses,
+                                         [[rng.gauss(0, 1)] * len(r) for r in responses],
+                                         [[-2.0] * len(r) for r in responses], lcfg["pad_id"], cfg.rollout.temperature)
+        shard, = learner_shards(batch, 1, cfg.learner.mini_batches)
         steps = [ray.get(learner.train_step.remote(shard)) for _ in range(args.repeat + 1)][1:]
     finally:
         ray.shutdown()

@@ -4,6 +4,7 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
+from relate_ray.algo.logprobs import pad_tokens
 from relate_ray.workers.learner_forward import full_logprobs, shared_prefix_logprobs
 
 
@@ -31,11 +32,11 @@ def _grads(model):
 def test_shared_prefix_matches_full_forward_values_and_grads(tiny_llama):
     prompts, responses = _batch()
     tiny_llama.zero_grad()
-    full = full_logprobs(tiny_llama, prompts, responses, pad_id=0)
+    full = full_logprobs(tiny_llama, prompts, *pad_tokens(responses, 0), pad_id=0)
     (full * torch.arange(1.0, 6.0)[:, None]).sum().backward()
     full_grads = _grads(tiny_llama)
     tiny_llama.zero_grad()
-    shared = shared_prefix_logprobs(tiny_llama, prompts, responses, pad_id=0)
+    shared = shared_prefix_logprobs(tiny_llama, prompts, *pad_tokens(responses, 0), pad_id=0)
     (shared * torch.arange(1.0, 6.0)[:, None]).sum().backward()
     assert shared.shape == (5, 5)
     assert torch.allclose(shared, full, atol=1e-5)
@@ -47,6 +48,6 @@ def test_shared_prefix_matches_full_forward_values_and_grads(tiny_llama):
 
 def test_shared_prefix_keeps_row_order_for_a_single_row(tiny_llama):
     with torch.no_grad():
-        one = shared_prefix_logprobs(tiny_llama, [[1, 2, 3]], [[4, 5]], pad_id=0)
-        full = full_logprobs(tiny_llama, [[1, 2, 3]], [[4, 5]], pad_id=0)
+        one = shared_prefix_logprobs(tiny_llama, [[1, 2, 3]], *pad_tokens([[4, 5]], 0), pad_id=0)
+        full = full_logprobs(tiny_llama, [[1, 2, 3]], *pad_tokens([[4, 5]], 0), pad_id=0)
     assert torch.allclose(one, full, atol=1e-5)

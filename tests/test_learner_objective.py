@@ -30,7 +30,7 @@ def run_step(tiny_policy_dir, num_ranks, micro_batch_size, ppo_epochs=1, mini_ba
 
     from relate_ray.config import RelateConfig
     from relate_ray.sync.broadcast import free_port
-    from relate_ray.trainer.learner_batch import combine_rank_stats, learner_shards
+    from relate_ray.trainer.learner_batch import LearnerBatch, combine_rank_stats, learner_shards
     from relate_ray.trainer.setup import learner_config
     from relate_ray.workers.learner import LearnerWorker
 
@@ -42,8 +42,9 @@ def run_step(tiny_policy_dir, num_ranks, micro_batch_size, ppo_epochs=1, mini_ba
     port = free_port()
     ranks = [LearnerWorker.remote(r, num_ranks, "127.0.0.1", port, str(tiny_policy_dir), lcfg, 1)
              for r in range(num_ranks)]
-    shards = learner_shards(PROMPTS, RESPONSES, [[a] * len(r) for a, r in zip(ADVANTAGES, RESPONSES)],
-                            [[-1.0] * len(r) for r in RESPONSES], num_ranks, mini_batches)
+    batch = LearnerBatch.from_ragged(PROMPTS, RESPONSES, [[a] * len(r) for a, r in zip(ADVANTAGES, RESPONSES)],
+                                     [[-1.0] * len(r) for r in RESPONSES], lcfg["pad_id"], cfg.rollout.temperature)
+    shards = learner_shards(batch, num_ranks, mini_batches)
     refs = [rank.train_step.remote(shard) for rank, shard in zip(ranks, shards)]
     stats = combine_rank_stats(ray.get(refs))
     for rank in ranks:

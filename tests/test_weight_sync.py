@@ -49,7 +49,7 @@ def test_bf16_engine_follows_an_fp32_learner_at_the_runs_learning_rate(ray_sessi
     # these (every update below half a bf16 ulp was dropped); see relate_ray/sync/rounding.py.
     import ray
 
-    from relate_ray.trainer.learner_batch import learner_shards
+    from relate_ray.trainer.learner_batch import LearnerBatch, learner_shards
     from relate_ray.trainer.weight_sync import WeightSync
 
     rollout, learner, tokenizer = start_pair(policy_dir, "bfloat16", beta=0.0)  # lr 2e-5, as the run
@@ -60,7 +60,8 @@ def test_bf16_engine_follows_an_fp32_learner_at_the_runs_learning_rate(ray_sessi
     before = np.array(ray.get(rollout.prompt_logprobs.remote(prompt, response)))
     learner_before = np.array(ray.get(learner.logprobs_of.remote(prompt, response)))
     assert np.abs(before - learner_before).max() < 0.5  # bf16 tolerance: bf16 kernels against fp32 ones
-    shard, = learner_shards([prompt] * 2, [response] * 2, [[1.0] * len(response)] * 2, [before.tolist()] * 2, 1, 1)
+    shard, = learner_shards(LearnerBatch.from_ragged([prompt] * 2, [response] * 2, [[1.0] * len(response)] * 2,
+                                                     [before.tolist()] * 2, 0, 1.0), 1, 1)
     for version in (1, 2):  # each step moves a weight by about lr = 2e-5, below half a bf16 ulp
         ray.get(learner.train_step.remote(shard))
         weights.sync(version)
@@ -103,7 +104,7 @@ def test_sampling_logprobs_are_of_the_tempered_distribution(actors):
 def test_rollout_engine_samples_with_the_learners_new_weights(actors, backend, tmp_path):
     import ray
 
-    from relate_ray.trainer.learner_batch import learner_shards
+    from relate_ray.trainer.learner_batch import LearnerBatch, learner_shards
     from relate_ray.trainer.weight_sync import WeightSync
 
     rollout, learner, prompt, responses = actors
@@ -115,7 +116,8 @@ def test_rollout_engine_samples_with_the_learners_new_weights(actors, backend, t
     assert np.allclose(before, learner_before, atol=2e-2)  # both sides start from the same weights
 
     # A large positive advantage on this response: one step makes it clearly more likely.
-    shard, = learner_shards([prompt] * 2, [response] * 2, [[1.0] * len(response)] * 2, [before.tolist()] * 2, 1, 1)
+    shard, = learner_shards(LearnerBatch.from_ragged([prompt] * 2, [response] * 2, [[1.0] * len(response)] * 2,
+                                                     [before.tolist()] * 2, 0, 1.0), 1, 1)
     ray.get(learner.train_step.remote(shard))
     stats = weights.sync(version=1)
     assert 1 < stats["sync/buckets"] < 20  # bucketed: a handful of transfers, never one per tensor

@@ -84,3 +84,14 @@ def pad_rows(rows: Sequence[Sequence[float]], width: int) -> torch.Tensor:
     for i, row in enumerate(rows):
         out[i, : len(row)] = torch.as_tensor(np.asarray(row, dtype=np.float32).copy())
     return out
+
+
+def pad_tokens(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Ragged token lists -> ([N, T] int64 right-padded with pad_id, [N, T] float32 mask of real tokens)."""
+    width = max((len(r) for r in rows), default=0)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros(len(rows), width)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)] = torch.as_tensor(list(row), dtype=torch.long)
+        mask[i, : len(row)] = 1.0
+    return ids, mask

@@ -16,7 +16,7 @@ import ray
 import torch
 
 from relate_ray.algo.credit import assign_credit
-from relate_ray.algo.logprobs import pad_rows
+from relate_ray.algo.logprobs import pad_rows, pad_tokens
 from relate_ray.data.schema import AdRequest
 from relate_ray.rewards.base import RewardBatch
 from relate_ray.rewards.presets import component_specs
@@ -25,11 +25,12 @@ from relate_ray.trainer.checkpoint import (CheckpointSpaceError, check_free_spac
                                           latest_checkpoint, load_reward_state, model_numel, prune_checkpoints,
                                           save_checkpoint)
 from relate_ray.trainer.evaluation import evaluate
-from relate_ray.trainer.learner_batch import combine_rank_stats, informative_groups_first, learner_shards
+from relate_ray.trainer.learner_batch import (LearnerBatch, combine_rank_stats, informative_groups_first,
+                                              learner_shards)
 from relate_ray.trainer.metrics import MetricsSink
 from relate_ray.trainer.recovery import WORKER_DIED, lost
 from relate_ray.trainer.sampler import PromptSampler, SamplerState
-from relate_ray.trainer.setup import Actors, build_actors, load_run_data
+from relate_ray.trainer.setup import Actors, build_actors, load_run_data, pad_id
 
 log = logging.getLogger(__name__)
 
@@ -179,11 +180,13 @@ class Controller:
 
     def learn(self, batch: RewardBatch, prompt_ids: list[list[int]], rollout_logprobs: list[list[float]],
               advantages: torch.Tensor, mask: torch.Tensor) -> dict:
-        """ppo_epochs x mini_batches DeepSpeed steps, each mini-batch split evenly over the learner ranks."""
+        """ppo_epochs x mini_batches DeepSpeed steps, each mini-batch split evenly over the learner ranks.
+        advantages, mask: [N, T] (T = the longest response), as credit assignment made them."""
         learners = self.actors.learners
-        rows = [advantages[i, : len(ids)].tolist() for i, ids in enumerate(batch.token_ids)]
-        shards = learner_shards(prompt_ids, batch.token_ids, rows, rollout_logprobs, len(learners),
-                                self.cfg.learner.mini_batches)
+        response_ids, _ = pad_tokens(batch.token_ids, pad_id(self.data.tokenizer))
+        step = LearnerBatch(prompt_ids, response_ids, mask, advantages * mask, pad_rows(rollout_logprobs, mask.shape[1]),
+                            self.cfg.rollout.temperature)
+        shards = learner_shards(step, len(learners), self.cfg.learner.mini_batches)
         refs = [learner.train_step.remote(shard) for learner, shard in zip(learners, shards)]
         return combine_rank_stats(self._learner_results(refs))
 

@@ -86,9 +86,14 @@ def learner_config(cfg, tokenizer) -> dict:
             "beta": lc.beta, "kl_kind": lc.kl_kind, "loss_agg": lc.loss_agg,
             "recompute_old_logprobs": lc.recompute_old_logprobs, "share_prompt_prefix": lc.share_prompt_prefix,
             "gradient_checkpointing": lc.gradient_checkpointing, "fused_adam": lc.fused_adam,
-            "temperature": cfg.rollout.temperature, "ppo_epochs": lc.ppo_epochs, "mini_batches": lc.mini_batches,
+            "ppo_epochs": lc.ppo_epochs, "mini_batches": lc.mini_batches,
             "tis_cap": lc.tis_cap,
-            "pad_id": tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id}
+            "pad_id": pad_id(tokenizer)}
+
+
+def pad_id(tokenizer) -> int:
+    """The token id that fills padding (the tokenizer's pad token, else its end-of-sequence token)."""
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
 
 def _wait_started(calls: dict, timeout_s: float) -> list:

@@ -17,10 +17,10 @@ from pathlib import Path
 import ray
 import torch
 
-from relate_ray.algo.logprobs import pad_rows
 from relate_ray.algo.loss import StepNormalizer, grpo_loss, truncated_is_weights
 from relate_ray.algo.mismatch import MismatchStats
 from relate_ray.trainer.checkpoint import RESUME_DIR
+from relate_ray.trainer.learner_batch import LearnerBatch
 from relate_ray.workers.learner_forward import full_logprobs, shared_prefix_logprobs
 
 log = logging.getLogger(__name__)
@@ -94,28 +94,25 @@ class LearnerWorker:
         return {"rank": self.rank, "pid": os.getpid(), "node": ray.get_runtime_context().get_node_id(),
                 "accumulation": self.accumulation}
 
-    def _logprobs(self, model, prompts: list[list[int]], responses: list[list[int]],
-                  trained: bool = False) -> torch.Tensor:
-        """[n, T] response log-probs at the sampling temperature. Gradient checkpointing turns the
-        KV cache off, so the trained policy then takes the full forward; the reference always
+    def _logprobs(self, model, batch: LearnerBatch, trained: bool = False) -> torch.Tensor:
+        """[n, T] response log-probs at the batch's sampling temperature. Gradient checkpointing turns
+        the KV cache off, so the trained policy then takes the full forward; the reference always
         shares prompt passes."""
         share = self.cfg["share_prompt_prefix"] and not (trained and self.cfg["gradient_checkpointing"])
         forward = shared_prefix_logprobs if share else full_logprobs
-        return forward(model, prompts, responses, self.cfg["pad_id"], self.device, self.cfg["temperature"])
+        return forward(model, batch.prompt_ids, batch.response_ids, batch.response_mask, self.cfg["pad_id"],
+                       self.device, batch.temperature)
 
-    def _frozen_logprobs(self, model, shard: dict, chunks: list[list[int]]) -> list[torch.Tensor]:
+    def _frozen_logprobs(self, model, batch: LearnerBatch, chunks: list[list[int]]) -> list[torch.Tensor]:
         """No-grad log-probs of every micro-batch, computed once per step and reused by each update."""
         with torch.no_grad():
-            return [self._logprobs(model, [shard["prompt_ids"][i] for i in idx],
-                                   [shard["response_ids"][i] for i in idx]).float() for idx in chunks]
+            return [self._logprobs(model, batch.rows(idx)).float() for idx in chunks]
 
-    def train_step(self, shard: dict) -> dict:
-        """ppo_epochs x len(minibatches) optimizer steps over this rank's samples.
+    def train_step(self, shard: LearnerBatch) -> dict:
+        """ppo_epochs x len(shard.minibatches) optimizer steps over this rank's samples.
 
-        shard: prompt_ids, response_ids (lists of token lists), advantages, rollout_logprobs (lists of
-        per-token floats); minibatches (this rank's sample positions for each mini-batch) and
-        normalizers ([tokens, sequences] of each mini-batch over all ranks, see StepNormalizer).
-        pi_theta_old and pi_ref log-probs are taken once, before the first update, so from the
+        shard: this rank's LearnerBatch (relate_ray.trainer.learner_batch), its mini-batch positions
+        and every mini-batch's totals over all ranks. pi_theta_old and pi_ref log-probs are taken once, before the first update, so from the
         second update on the ratio in eq. 6 moves and its clip acts.
 
         Returns token-weighted means (kl, clip_frac, ratio, mismatch/*) with their token count, this
@@ -124,7 +121,7 @@ class LearnerWorker:
         """
         cfg = self.cfg
         micro = cfg["micro_batch_size"]
-        minibatch_chunks = [[mb[s:s + micro] for s in range(0, len(mb), micro)] for mb in shard["minibatches"]]
+        minibatch_chunks = [[mb[s:s + micro] for s in range(0, len(mb), micro)] for mb in shard.minibatches]
         for chunks in minibatch_chunks:
             if len(chunks) != self.accumulation:
                 # DeepSpeed steps the optimizer after exactly `accumulation` micro-batches.
@@ -151,7 +148,7 @@ class LearnerWorker:
         norms = []
         self.engine.train()
         for epoch in range(cfg["ppo_epochs"]):
-            for chunks, (mb_tokens, mb_seqs) in zip(minibatch_chunks, shard["normalizers"]):
+            for chunks, (mb_tokens, mb_seqs) in zip(minibatch_chunks, shard.normalizers):
                 normalizer = StepNormalizer(mb_tokens, mb_seqs)
                 for idx in chunks:
                     stats, n_tokens = self._micro_step(shard, idx, ref[tuple(idx)], old, normalizer, timing,
@@ -172,18 +169,16 @@ class LearnerWorker:
         result.update({f"time/learner_{key}": value for key, value in timing.items()})
         return result
 
-    def _micro_step(self, shard: dict, idx: list[int], ref_logp: torch.Tensor, old: dict | None,
+    def _micro_step(self, shard: LearnerBatch, idx: list[int], ref_logp: torch.Tensor, old: dict | None,
                     normalizer: StepNormalizer, timing: dict, mismatch: MismatchStats | None) -> tuple[dict, float]:
         """Forward, loss and backward of one micro-batch; the optimizer steps on a mini-batch's last."""
         cfg = self.cfg
-        prompts = [shard["prompt_ids"][i] for i in idx]
-        responses = [shard["response_ids"][i] for i in idx]
-        width = max(len(r) for r in responses)
-        mask = pad_rows([[1.0] * len(r) for r in responses], width).to(self.device)
-        advantages = pad_rows([shard["advantages"][i] for i in idx], width).to(self.device)
-        rollout_logp = pad_rows([shard["rollout_logprobs"][i] for i in idx], width).to(self.device)
+        micro = shard.rows(idx)
+        mask = micro.response_mask.to(self.device)
+        advantages = micro.advantages.to(self.device)
+        rollout_logp = micro.rollout_logprobs.to(self.device)
         t = time.perf_counter()
-        logp = self._logprobs(self.engine, prompts, responses, trained=True).float()
+        logp = self._logprobs(self.engine, micro, trained=True).float()
         learner_old = old[tuple(idx)] if old is not None else logp.detach()  # the policy before this step
         old_logp = learner_old if cfg["recompute_old_logprobs"] else rollout_logp
         if mismatch is not None:
@@ -252,8 +247,9 @@ class LearnerWorker:
         (1: the raw distribution, as vLLM's prompt log-probs), for sync checks."""
         with torch.no_grad():
             model = self.engine.module if use_policy else self.reference
-            return shared_prefix_logprobs(model, [prompt_ids], [response_ids], self.cfg["pad_id"], self.device,
-                                          temperature)[0].float().tolist()
+            batch = LearnerBatch.from_ragged([prompt_ids], [response_ids], [[0.0] * len(response_ids)],
+                                             [[0.0] * len(response_ids)], self.cfg["pad_id"], temperature)
+            return self._logprobs(model, batch)[0].float().tolist()
 
     def save_checkpoint(self, folder: str, tokenizer_path: str, client_state: dict) -> None:
         """All ranks: DeepSpeed state (optimizer, engine) under folder/deepspeed; rank 0 also writes

@@ -18,34 +18,38 @@ import torch
 from relate_ray.algo.logprobs import pack_sequences, response_logprobs, token_logprobs
 
 
-def full_logprobs(model, prompts: Sequence[Sequence[int]], responses: Sequence[Sequence[int]], pad_id: int,
-                  device: torch.device | str = "cpu", temperature: float = 1.0) -> torch.Tensor:
+def full_logprobs(model, prompts: Sequence[Sequence[int]], response_ids: torch.Tensor, response_mask: torch.Tensor,
+                  pad_id: int, device: torch.device | str = "cpu", temperature: float = 1.0) -> torch.Tensor:
     """[N, T] response-token log-probs (at the sampling `temperature`) from one padded forward of
-    every prompt + response."""
+    every prompt + response. response_ids, response_mask: [N, T], right-padded."""
+    lengths = response_mask.sum(dim=1).long().tolist()
+    responses = [response_ids[i, :n].tolist() for i, n in enumerate(lengths)]
     packed = pack_sequences(prompts, responses, pad_id)
     logits = model(input_ids=packed.input_ids.to(device), attention_mask=packed.attention_mask.to(device)).logits
-    return response_logprobs(logits, packed.input_ids.to(device), packed.response_index.to(device),
-                             packed.response_mask.to(device), temperature)
+    out = response_logprobs(logits, packed.input_ids.to(device), packed.response_index.to(device),
+                            packed.response_mask.to(device), temperature)
+    return _to_width(out, response_ids.shape[1])
 
 
-def shared_prefix_logprobs(model, prompts: Sequence[Sequence[int]], responses: Sequence[Sequence[int]],
-                           pad_id: int, device: torch.device | str = "cpu", temperature: float = 1.0) -> torch.Tensor:
-    """[N, T] response-token log-probs at the sampling `temperature` (0 on padding, T = longest
-    response), rows in input order.
+def shared_prefix_logprobs(model, prompts: Sequence[Sequence[int]], response_ids: torch.Tensor,
+                           response_mask: torch.Tensor, pad_id: int, device: torch.device | str = "cpu",
+                           temperature: float = 1.0) -> torch.Tensor:
+    """[N, T] response-token log-probs at the sampling `temperature` (0 on padding), rows in input
+    order. response_ids, response_mask: [N, T], right-padded (pad_id: the fill of the padding).
 
     Rows with identical prompts share one prompt pass. Needs a Hugging Face causal LM that accepts
     `use_cache`, `past_key_values`, `position_ids` and `logits_to_keep` (Llama, Qwen, Mistral...).
     """
-    if len(prompts) != len(responses):
-        raise ValueError(f"{len(prompts)} prompts for {len(responses)} responses")
-    width = max((len(r) for r in responses), default=0)
+    if len(prompts) != response_ids.shape[0] or response_ids.shape != response_mask.shape:
+        raise ValueError(f"{len(prompts)} prompts for responses {tuple(response_ids.shape)}, "
+                         f"mask {tuple(response_mask.shape)}")
     rows_of: dict[tuple[int, ...], list[int]] = {}
     for i, prompt in enumerate(prompts):
         rows_of.setdefault(tuple(prompt), []).append(i)
     pieces, order = [], []
     for prompt, rows in rows_of.items():
-        pieces.append(_group_logprobs(model, prompt, [responses[i] for i in rows], width, pad_id, device,
-                                      temperature))
+        index = torch.as_tensor(rows, dtype=torch.long)
+        pieces.append(_group_logprobs(model, prompt, response_ids[index], response_mask[index], device, temperature))
         order.extend(rows)
     stacked = torch.cat(pieces)
     inverse = torch.empty(len(order), dtype=torch.long)
@@ -53,18 +57,13 @@ def shared_prefix_logprobs(model, prompts: Sequence[Sequence[int]], responses: S
     return stacked[inverse.to(stacked.device)]
 
 
-def _group_logprobs(model, prompt: tuple[int, ...], responses: list[Sequence[int]], width: int, pad_id: int,
-                    device, temperature: float) -> torch.Tensor:
+def _group_logprobs(model, prompt: tuple[int, ...], tokens: torch.Tensor, mask: torch.Tensor, device,
+                    temperature: float) -> torch.Tensor:
     """[k, width] log-probs of k responses to one prompt: prompt pass once, responses on its cache."""
-    k, length = len(responses), len(prompt)
+    (k, width), length = tokens.shape, len(prompt)
     if width == 0:
         return torch.zeros(k, 0, device=device)
-    tokens = torch.full((k, width), pad_id, dtype=torch.long)
-    mask = torch.zeros(k, width)
-    for i, response in enumerate(responses):
-        tokens[i, : len(response)] = torch.tensor(list(response), dtype=torch.long)
-        mask[i, : len(response)] = 1.0
-    tokens, mask = tokens.to(device), mask.to(device)
+    tokens, mask = tokens.to(device), mask.to(device=device, dtype=torch.float32)
     prefix = model(input_ids=torch.tensor([list(prompt)], device=device), use_cache=True, logits_to_keep=1)
     cache = prefix.past_key_values
     if cache is None:
@@ -78,3 +77,10 @@ def _group_logprobs(model, prompt: tuple[int, ...], responses: list[Sequence[int
                 use_cache=True, logits_to_keep=slice(0, width - 1))
     logits = torch.cat([prefix.logits[:, -1:].expand(k, 1, -1), out.logits], dim=1)
     return token_logprobs(logits, tokens, mask, temperature)
+
+
+def _to_width(values: torch.Tensor, width: int) -> torch.Tensor:
+    """[N, T'] -> [N, width], zero-padded (the packed batch is as wide as its longest response)."""
+    if values.shape[1] >= width:
+        return values[:, :width]
+    return torch.nn.functional.pad(values, (0, width - values.shape[1]))
