@@ -96,3 +96,18 @@ def test_bad_arguments_raise():
     with pytest.raises(ValueError):
         generate_requests(-1, "en", 0)
     assert generate_requests(0, "zh", 0) == []
+
+
+def test_vertical_data_files_with_an_unknown_key_or_slot_spec_fail_naming_the_file(tmp_path):
+    from relate_ray.data.synth.content import DATA_DIR, load_vertical
+
+    text = (DATA_DIR / "en" / "travel.yaml").read_text()
+    assert load_vertical(DATA_DIR / "en" / "travel.yaml")["slots"]["pct"] == ("int", 10, 35, 5)
+    typo = tmp_path / "typo.yaml"
+    typo.write_text(text.replace("  bidwords:", "  bidword:", 1))
+    with pytest.raises(ValueError, match=r"typo.yaml topic hotel: unknown keys \['bidword'\]"):
+        load_vertical(typo)
+    slot = tmp_path / "slot.yaml"
+    slot.write_text(text.replace("pct: {kind: int, low: 10, high: 35, step: 5}", "pct: {kind: int, low: 10, high: 35}"))
+    with pytest.raises(ValueError, match=r"slot.yaml: slot 'pct' must be one of"):
+        load_vertical(slot)

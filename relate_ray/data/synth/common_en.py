@@ -1,7 +1,7 @@
 """English content shared by every vertical: cities, generic query templates, brand-wide facts,
 reference-ad templates and the few writing conventions the generator needs for English.
 
-Templates are `str.format` strings. Query templates see {t} (the product as typed), {city}, {brand},
+Templates are `str.format` strings. Query templates see {product} (the product as typed), {city}, {brand},
 {rival} (another brand of the same topic), {site} (the brand as a domain name), {month}, {year}; all
 already lowercase. Fact and page
 templates see the topic's words, {brand}, {city}, {name} and sampled slots (see `SLOTS`).
@@ -18,7 +18,7 @@ SENTENCE_SEP = " "
 TYPO_RATE = 0.07  # share of queries with one mistyped word, as real search logs have
 CITY_SPACE_RATE = 0.0
 BRAND_REF_SHARE = 0.5  # share of page clauses that say "the clinic" instead of the brand name
-BRAND_REF = "the {noun}"  # noun: the topic's words["noun"], else the last word of its desc
+BRAND_REF = "the {noun}"  # noun: the topic's words["noun"], else the last word of its descriptor
 NEAR_WORDS = ("near me", "nearby")  # query templates with these need a local business
 TITLE_LEN = (25, 60)
 DESCRIPTION_LEN = (60, 150)
@@ -42,43 +42,43 @@ YEARS = ("2024", "2025")
 QUERIES = {
     "info": (
         (
-            "how to choose {t}", "what to look for in {t}", "{t} tips", "are {t} worth it",
-            "{t} cost", "how much is {t}", "{t} pros and cons", "{t} guide {year}", "{t} faq",
-            "what is the average price of {t}", "is {brand} legit", "{t} explained",
-            "{t} mistakes to avoid", "how does {brand} work",
+            "how to choose {product}", "what to look for in {product}", "{product} tips", "are {product} worth it",
+            "{product} cost", "how much is {product}", "{product} pros and cons", "{product} guide {year}", "{product} faq",
+            "what is the average price of {product}", "is {brand} legit", "{product} explained",
+            "{product} mistakes to avoid", "how does {brand} work",
         ),
         (
-            "how to find good {t} in {city}", "average cost of {t} in {city}",
-            "{t} {city} tips", "what to know about {t} in {city}",
+            "how to find good {product} in {city}", "average cost of {product} in {city}",
+            "{product} {city} tips", "what to know about {product} in {city}",
         ),
     ),
     "comm": (
         (
-            "best {t}", "best {t} {year}", "top rated {t}", "{t} reviews", "{brand} reviews",
-            "is {brand} good", "{brand} vs {rival}", "{brand} or {rival}", "recommended {t}",
-            "{t} comparison", "which {t} is best", "best {t} for the money", "{brand} {t} reviews",
-            "most popular {t}", "{t} ratings", "top 10 {t}", "best value {t}",
+            "best {product}", "best {product} {year}", "top rated {product}", "{product} reviews", "{brand} reviews",
+            "is {brand} good", "{brand} vs {rival}", "{brand} or {rival}", "recommended {product}",
+            "{product} comparison", "which {product} is best", "best {product} for the money", "{brand} {product} reviews",
+            "most popular {product}", "{product} ratings", "top 10 {product}", "best value {product}",
         ),
         (
-            "best {t} in {city}", "{t} near me", "top {t} {city}", "best {t} near me",
-            "{city} {t} reviews", "good {t} near {city}", "{t} in {city}",
-            "top rated {t} {city}", "{t} {city} recommendations", "best {t} around {city}",
+            "best {product} in {city}", "{product} near me", "top {product} {city}", "best {product} near me",
+            "{city} {product} reviews", "good {product} near {city}", "{product} in {city}",
+            "top rated {product} {city}", "{product} {city} recommendations", "best {product} around {city}",
         ),
     ),
     "trans": (
         (
-            "cheap {t}", "{t} price", "{t} deals", "{t} discount", "{t} coupon code",
-            "{t} sale {month}", "affordable {t}", "{brand} promo code", "{brand} price",
-            "{t} cost {year}", "{brand} discount", "low cost {t}", "{t} special offer", "{t} prices {month}",
+            "cheap {product}", "{product} price", "{product} deals", "{product} discount", "{product} coupon code",
+            "{product} sale {month}", "affordable {product}", "{brand} promo code", "{brand} price",
+            "{product} cost {year}", "{brand} discount", "low cost {product}", "{product} special offer", "{product} prices {month}",
         ),
         (
-            "cheap {t} {city}", "{t} {city} price", "{t} deals {city}", "affordable {t} near me",
-            "{t} {city} {month}", "{t} {city} cost", "discount {t} {city}", "{t} open now near me",
+            "cheap {product} {city}", "{product} {city} price", "{product} deals {city}", "affordable {product} near me",
+            "{product} {city} {month}", "{product} {city} cost", "discount {product} {city}", "{product} open now near me",
         ),
     ),
     "nav": (
         (
-            "{brand}", "{brand} official site", "{brand} website", "{brand} {t}", "{brand} contact",
+            "{brand}", "{brand} official site", "{brand} website", "{brand} {product}", "{brand} contact",
             "{site}.com", "{brand} phone number", "www.{site}.com",
         ),
         ("{brand} {city}", "{brand} near me", "{brand} {city} hours", "{brand} locations"),
@@ -87,21 +87,21 @@ QUERIES = {
 
 KIND_QUERIES = {
     "goods": {
-        "info": ("{t} buying guide", "how long do {t} last", "{t} care tips"),
-        "comm": ("best {t} brands", "{t} review {year}", "{t} worth buying", "{t} brands ranked"),
-        "trans": ("buy {t}", "buy {t} online", "{t} free shipping", "{t} on sale", "{t} clearance"),
+        "info": ("{product} buying guide", "how long do {product} last", "{product} care tips"),
+        "comm": ("best {product} brands", "{product} review {year}", "{product} worth buying", "{product} brands ranked"),
+        "trans": ("buy {product}", "buy {product} online", "{product} free shipping", "{product} on sale", "{product} clearance"),
     },
     "service": {
-        "info": ("{t} questions to ask", "what to expect from {t}", "how to prepare for {t}"),
-        "comm": ("most trusted {t}", "{t} with good reviews", "best rated {t} {year}"),
-        "trans": ("{t} quote", "{t} rates", "{t} fees", "{t} consultation"),
+        "info": ("{product} questions to ask", "what to expect from {product}", "how to prepare for {product}"),
+        "comm": ("most trusted {product}", "{product} with good reviews", "best rated {product} {year}"),
+        "trans": ("{product} quote", "{product} rates", "{product} fees", "{product} consultation"),
     },
 }
 
 # Bidword shapes: the advertiser bought the brand, or the bare product (optionally with a city).
-BID_NAV = ("{brand}", "{brand} {t}")
-BID_CORE = ("{t}",)
-BID_CORE_LOCAL = ("{t} {city}", "{city} {t}")
+BID_NAV = ("{brand}", "{brand} {product}")
+BID_CORE = ("{product}",)
+BID_CORE_LOCAL = ("{product} {city}", "{city} {product}")
 
 # --- facts every vertical can use ---------------------------------------------------------------------
 # Slots named b_* are brand-wide: drawn once per brand, so a brand keeps its rating across requests.
@@ -113,22 +113,22 @@ SLOTS = {
 
 FACTS = (
     {
-        "sp": ("{b_rating}/5 from {b_reviews} reviews", "Rated {b_rating}/5 by {b_reviews} customers"),
-        "lp": (
+        "selling_point": ("{b_rating}/5 from {b_reviews} reviews", "Rated {b_rating}/5 by {b_reviews} customers"),
+        "page_clause": (
             "{brand} holds a {b_rating}/5 rating from {b_reviews} customer reviews",
             "customers rate {brand} {b_rating}/5 across {b_reviews} reviews",
         ),
     },
     {
-        "sp": ("{b_years} years in business", "Trusted for {b_years} years"),
-        "lp": ("{brand} has been in business for {b_years} years",
+        "selling_point": ("{b_years} years in business", "Trusted for {b_years} years"),
+        "page_clause": ("{brand} has been in business for {b_years} years",
                "{brand} has {b_years} years of experience"),
     },
     {
         # Used by every topic that defines a price and the words item/per/per_lp.
-        "sp": ("{item} from ${price}{per}", "{item} starting at ${price}{per}"),
-        "lp": ("pricing for {item} starts at ${price}{per_lp}",
-               "{brand} offers {item} from ${price}{per_lp}"),
+        "selling_point": ("{item} from ${price}{price_unit}", "{item} starting at ${price}{price_unit}"),
+        "page_clause": ("pricing for {item} starts at ${price}{price_unit_page}",
+               "{brand} offers {item} from ${price}{price_unit_page}"),
     },
 )
 

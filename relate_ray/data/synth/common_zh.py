@@ -33,54 +33,54 @@ YEARS = ("2024", "2025")
 QUERIES = {
     "info": (
         (
-            "{t}怎么选", "{t}有什么讲究", "{t}靠谱吗", "{t}一般多少钱", "{t}注意事项", "{t}有必要吗",
-            "{brand}靠谱吗", "{brand}是正规的吗", "{t}避坑指南", "{year}年{t}攻略", "{t}怎么样",
-            "{t}价格一般多少", "{t}常见问题",
+            "{product}怎么选", "{product}有什么讲究", "{product}靠谱吗", "{product}一般多少钱", "{product}注意事项", "{product}有必要吗",
+            "{brand}靠谱吗", "{brand}是正规的吗", "{product}避坑指南", "{year}年{product}攻略", "{product}怎么样",
+            "{product}价格一般多少", "{product}常见问题",
         ),
-        ("{city}{t}一般多少钱", "{city}哪里有{t}", "{city}{t}哪里实惠"),
+        ("{city}{product}一般多少钱", "{city}哪里有{product}", "{city}{product}哪里实惠"),
     ),
     "comm": (
         (
-            "{t}哪家好", "{t}推荐", "{t}排行榜", "{brand}怎么样", "{brand}口碑", "{brand}和{rival}哪个好",
-            "{brand}评价", "口碑好的{t}", "{year}{t}推荐", "性价比高的{t}", "{brand}好不好", "{t}选哪家",
+            "{product}哪家好", "{product}推荐", "{product}排行榜", "{brand}怎么样", "{brand}口碑", "{brand}和{rival}哪个好",
+            "{brand}评价", "口碑好的{product}", "{year}{product}推荐", "性价比高的{product}", "{brand}好不好", "{product}选哪家",
         ),
         (
-            "{city}{t}哪家好", "{city}{t}推荐", "{city}靠谱的{t}", "{city}最好的{t}", "附近的{t}",
-            "{city}{t}排名", "{city}{t}哪里好", "附近{t}哪家好", "{city}{t}口碑",
+            "{city}{product}哪家好", "{city}{product}推荐", "{city}靠谱的{product}", "{city}最好的{product}", "附近的{product}",
+            "{city}{product}排名", "{city}{product}哪里好", "附近{product}哪家好", "{city}{product}口碑",
         ),
     ),
     "trans": (
         (
-            "{t}价格", "{t}多少钱", "{t}优惠", "便宜的{t}", "{brand}优惠券", "{brand}价格表",
-            "{month}{t}优惠", "{t}特价", "{t}折扣", "{t}活动", "{brand}{t}价格",
+            "{product}价格", "{product}多少钱", "{product}优惠", "便宜的{product}", "{brand}优惠券", "{brand}价格表",
+            "{month}{product}优惠", "{product}特价", "{product}折扣", "{product}活动", "{brand}{product}价格",
         ),
         (
-            "{city}{t}价格", "{city}{t}多少钱", "{city}便宜的{t}", "{month}{city}{t}", "附近{t}价格",
-            "{city}{t}优惠活动",
+            "{city}{product}价格", "{city}{product}多少钱", "{city}便宜的{product}", "{month}{city}{product}", "附近{product}价格",
+            "{city}{product}优惠活动",
         ),
     ),
     "nav": (
-        ("{brand}", "{brand}官网", "{brand}电话", "{brand}客服", "{brand}{t}", "{brand}app", "{brand}官方"),
+        ("{brand}", "{brand}官网", "{brand}电话", "{brand}客服", "{brand}{product}", "{brand}app", "{brand}官方"),
         ("{brand}{city}", "{brand}{city}店", "{brand}地址", "{city}{brand}门店", "{brand}附近门店"),
     ),
 }
 
 KIND_QUERIES = {
     "goods": {
-        "info": ("{t}怎么挑", "{t}测评", "{t}哪款好"),
-        "comm": ("{t}哪个牌子好", "十大{t}品牌", "{t}品牌排行", "{t}哪款性价比高"),
-        "trans": ("{t}包邮", "{t}正品", "{t}旗舰店", "买{t}", "{t}优惠券"),
+        "info": ("{product}怎么挑", "{product}测评", "{product}哪款好"),
+        "comm": ("{product}哪个牌子好", "十大{product}品牌", "{product}品牌排行", "{product}哪款性价比高"),
+        "trans": ("{product}包邮", "{product}正品", "{product}旗舰店", "买{product}", "{product}优惠券"),
     },
     "service": {
-        "info": ("{t}需要多长时间", "{t}优缺点", "{t}流程"),
-        "comm": ("{t}哪家专业", "正规的{t}", "{t}机构推荐"),
-        "trans": ("{t}收费标准", "{t}预约", "{t}报价"),
+        "info": ("{product}需要多长时间", "{product}优缺点", "{product}流程"),
+        "comm": ("{product}哪家专业", "正规的{product}", "{product}机构推荐"),
+        "trans": ("{product}收费标准", "{product}预约", "{product}报价"),
     },
 }
 
-BID_NAV = ("{brand}", "{brand}{t}")
-BID_CORE = ("{t}",)
-BID_CORE_LOCAL = ("{city}{t}",)
+BID_NAV = ("{brand}", "{brand}{product}")
+BID_CORE = ("{product}",)
+BID_CORE_LOCAL = ("{city}{product}",)
 
 # --- facts every vertical can use ---------------------------------------------------------------------
 SLOTS = {
@@ -91,16 +91,16 @@ SLOTS = {
 
 FACTS = (
     {
-        "sp": ("评分{b_rating}分，{b_reviews}条评价", "{b_reviews}条真实评价"),
-        "lp": ("{brand}累计{b_reviews}条用户评价，综合评分{b_rating}分", "用户给{brand}打出{b_rating}分，共{b_reviews}条评价"),
+        "selling_point": ("评分{b_rating}分，{b_reviews}条评价", "{b_reviews}条真实评价"),
+        "page_clause": ("{brand}累计{b_reviews}条用户评价，综合评分{b_rating}分", "用户给{brand}打出{b_rating}分，共{b_reviews}条评价"),
     },
     {
-        "sp": ("{b_years}年老品牌", "深耕行业{b_years}年"),
-        "lp": ("{brand}已在行业深耕{b_years}年", "{brand}成立至今已有{b_years}年"),
+        "selling_point": ("{b_years}年老品牌", "深耕行业{b_years}年"),
+        "page_clause": ("{brand}已在行业深耕{b_years}年", "{brand}成立至今已有{b_years}年"),
     },
     {
-        "sp": ("{item}{price}元{per}起", "{item}低至{price}元{per}"),
-        "lp": ("{item}{per_lp}{price}元起", "{brand}的{item}价格{per_lp}{price}元起"),
+        "selling_point": ("{item}{price}元{price_unit}起", "{item}低至{price}元{price_unit}"),
+        "page_clause": ("{item}{price_unit_page}{price}元起", "{brand}的{item}价格{price_unit_page}{price}元起"),
     },
 )
 

@@ -1,5 +1,5 @@
 """Compose synthetic search-ad requests from the validated content in `content` (the logic; the words
-live in `common_<lang>.py` and `verticals_<lang>_*.py`).
+live in `common_<lang>.py` and the data files `verticals/<lang>/<vertical>.yaml`).
 
 A request is one vertical, one topic (a product or service line), one brand selling it and one city.
 The facts an ad may use are sampled once per request and rendered twice, as short selling points and as
@@ -133,7 +133,7 @@ def _query(d: Draw, rng: random.Random) -> str:
     case = str.lower if lower else str
     site = re.sub(r"[^0-9a-z]", "", d.brand.lower()) if style.CASED else d.brand
     query = template.format(
-        t=d.form, city=case(d.city), brand=case(d.brand), rival=case(rival), site=site,
+        product=d.form, city=case(d.city), brand=case(d.brand), rival=case(rival), site=site,
         month=rng.choice(style.MONTHS), year=rng.choice(style.YEARS),
     )
     if style.CASED and not lower and rng.random() < 0.5:
@@ -154,7 +154,7 @@ def _bidword(d: Draw, rng: random.Random) -> str:
         template = rng.choice(d.topic.bids)
     else:
         template = rng.choice(style.BID_CORE + (style.BID_CORE_LOCAL if d.topic.local else ()))
-    bid = template.format(t=d.form, city=d.city, brand=d.brand)
+    bid = template.format(product=d.form, city=d.city, brand=d.brand)
     return bid.lower() if style.CASED else bid
 
 
@@ -261,11 +261,11 @@ def make_request(pack: Pack, vertical: Vertical, request_id: str, rng: random.Ra
     count = rng.randint(MIN_POINTS, min(MAX_POINTS, len(d.topic.facts) - 1))
     chosen = rng.sample(d.topic.facts, count + 1)  # the last one may appear on the page only
     values = _values(d, chosen, rng)
-    points = [_cap(rng.choice(f.sp).format_map(values), pack.style.CASED) for f in chosen[:count]]
+    points = [_cap(rng.choice(f.selling_points).format_map(values), pack.style.CASED) for f in chosen[:count]]
     # The intro already names the brand; later clauses often say "the clinic" instead, as pages do.
     referring = {**values, "brand": d.topic.brand_ref}
     share = pack.style.BRAND_REF_SHARE
-    clauses = [rng.choice(f.lp).format_map(referring if rng.random() < share else values) for f in chosen]
+    clauses = [rng.choice(f.page_clauses).format_map(referring if rng.random() < share else values) for f in chosen]
     extra = clauses.pop() if rng.random() < _EXTRA_FACT_SHARE else None
     page = _landing_page(d, clauses[:count], extra, rng)
     title, description = _reference(d, points, rng) if rng.random() < _REF_SHARE else (None, None)
