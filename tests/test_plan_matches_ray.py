@@ -4,6 +4,7 @@
 same overrides and Ray's own actor table (the state API behind the dashboard) is read back: the same
 names, classes and resources, each planned actor in its placement group's planned bundle, no other."""
 
+import os
 import re
 import uuid
 
@@ -67,6 +68,9 @@ def test_the_built_actors_are_the_dry_run_plan(tiny_policy_dir):
             assert f"cpu={spec.cpus:g}" in printed[spec.name]
             assert all(f"{k}={v:g}" in printed[spec.name] for k, v in spec.resources.items())
         assert {a.name for a in actors.plan.actors if a.placement} == {"rollout-0", "learner-rank0"}
+        # The engine asked one CPU, so Ray started it with OMP_NUM_THREADS=1; the run sets its
+        # threads before vLLM loads (rollout.threads 0: every core, with one rollout worker).
+        assert ray.get(actors.rollout.workers[0].ready.remote())["threads"] == os.cpu_count()
         actors.weights.close()
     finally:
         ray.shutdown()

@@ -18,8 +18,12 @@ log = logging.getLogger(__name__)
 @ray.remote
 class RolloutWorker:
     def __init__(self, model_path: str, dtype: str, seed: int, max_model_len: int, kv_cache_gib: int,
-                 gpu_memory_utilization: float) -> None:
+                 gpu_memory_utilization: float, threads: int = 0) -> None:
+        """threads: CPU threads of the engine (0: leave Ray's setting, one per CPU the actor asked)."""
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        if threads:
+            # Before torch loads: its thread pool and vLLM-CPU's thread binding both read it once.
+            os.environ["OMP_NUM_THREADS"] = str(threads)
         from relate_ray.rollout.vllm_engine import build_llm, resolve_dtype
 
         # Resolved here, on the engine's own machine: `auto` means what this node's CPU or GPU runs.
@@ -32,8 +36,10 @@ class RolloutWorker:
         self.version = 0
 
     def ready(self) -> dict:
+        import torch
+
         return {"pid": os.getpid(), "node": ray.get_runtime_context().get_node_id(), "version": self.version,
-                "dtype": self.dtype}
+                "dtype": self.dtype, "threads": torch.get_num_threads()}
 
     def generate(self, prompt_ids: list[list[int]], n: int, temperature: float, top_p: float,
                  max_tokens: int, seed: int | None = None) -> dict:

