@@ -13,7 +13,6 @@ from dataclasses import dataclass, field, replace
 
 from relate_ray.rewards.registry import reward_spec
 
-KINDS = ("rollout", "learner", "reward")
 # cluster.*_placement -> Ray's placement-group strategy ("none": no group, Ray places each actor).
 STRATEGIES = {"pack": "PACK", "spread": "SPREAD", "strict_pack": "STRICT_PACK", "strict_spread": "STRICT_SPREAD"}
 
@@ -52,9 +51,6 @@ class RunPlan:
 
     def of(self, kind: str) -> list[ActorSpec]:
         return [a for a in self.actors if a.kind == kind]
-
-    def actor(self, name: str) -> ActorSpec:
-        return next(a for a in self.actors if a.name == name)
 
     def reward_groups(self) -> dict[str, list[ActorSpec]]:
         """Reward actors by group, groups in plan order."""
@@ -108,7 +104,7 @@ def _place(cfg, actors: list[ActorSpec]) -> tuple[tuple[ActorSpec, ...], tuple[P
     placements = []
     if cl.colocate:
         ranks = cfg.learner.num_ranks
-        shared = [a for a in actors if a.gpus and a.kind in KINDS]
+        shared = [a for a in actors if a.gpus]
         for a in shared:
             where[a.name] = ("colocated", a.index % ranks)
         bundles = []
