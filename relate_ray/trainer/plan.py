@@ -28,8 +28,9 @@ class ActorSpec:
     resources: dict[str, float] = field(default_factory=dict)  # custom Ray resources
     placement: str | None = None  # the placement group that holds it, and its bundle there
     bundle: int = -1
-    group: str = ""  # reward actors: the group and the components it hosts
-    components: tuple[str, ...] = ()
+    group: str = ""  # reward actors: the group, the components it hosts, and whether one of them keeps
+    components: tuple[str, ...] = ()  # state (the group is then this one member, seeing whole batches)
+    stateful: bool = False
     env: dict[str, str] = field(default_factory=dict)  # learner ranks: the torch.distributed environment
 
     def bundle_resources(self) -> dict[str, float]:
@@ -89,7 +90,8 @@ def build_plan(cfg) -> RunPlan:
         gpus = cl.gpus_per_judge if layout["uses_gpu"] else 0.0
         label = f"RewardWorker ({', '.join(layout['components'])})"
         actors += [ActorSpec(f"reward-{group}" + ("" if layout["stateful"] else f"-{i}"), "reward", i, label, 1,
-                             gpus, dict(cl.reward_resources), group=group, components=layout["components"])
+                             gpus, dict(cl.reward_resources), group=group, components=layout["components"],
+                             stateful=layout["stateful"])
                    for i in range(size)]
     return RunPlan(*_place(cfg, actors))
 

@@ -128,7 +128,7 @@ def build_actors(cfg, data: RunData, run_id: str) -> Actors:
     lcfg = learner_config(cfg, data.tokenizer)
     threads = cfg.learner.threads or max(1, cores // cfg.learner.num_ranks)
     learners = {a.name: LearnerWorker.options(**actor_options(a, groups)).remote(
-        a.index, int(a.env["WORLD_SIZE"]), None, 0, str(data.policy_path), lcfg, threads) for a in plan.of("learner")}
+        a.index, cfg.learner.num_ranks, None, 0, str(data.policy_path), lcfg, threads) for a in plan.of("learner")}
     # The group meets at rank 0's own node (a driver-side 127.0.0.1 fails once ranks span nodes);
     # setup blocks until every rank has joined, so all are asked at once.
     rank0 = plan.of("learner")[0].name
@@ -139,7 +139,7 @@ def build_actors(cfg, data: RunData, run_id: str) -> Actors:
         components = {name: reward_options(cfg, data, name) for name in members[0].components}
         workers = [RewardWorker.options(**actor_options(a, groups), **restartable).remote(components, cores)
                    for a in members]
-        reward_groups.append(RewardGroup(group, workers, splittable=not _stateful(members[0]),
+        reward_groups.append(RewardGroup(group, workers, splittable=not members[0].stateful,
                                          names=[a.name for a in members]))
         handles[group] = workers
     # Fail early and clearly if an actor cannot start (bad model folder, out of memory...).
@@ -157,10 +157,6 @@ def build_actors(cfg, data: RunData, run_id: str) -> Actors:
                          cfg.sync.timeout_s, rounding=cfg.sync.rounding)
     return Actors(RolloutFleet(list(rollout.values()), list(rollout), weights, restarts), list(learners.values()),
                   pool, weights, restarts, handles, plan, groups)
-
-
-def _stateful(actor) -> bool:
-    return any(reward_spec(name).stateful for name in actor.components)
 
 
 def _sync_dtype(cfg, engine_dtypes: list[str]) -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 import ray
 import torch
 
+from relate_ray.algo.logprobs import pad_tokens
 from relate_ray.algo.loss import StepNormalizer, grpo_loss, truncated_is_weights
 from relate_ray.algo.mismatch import MismatchStats
 from relate_ray.trainer.checkpoint import RESUME_DIR
@@ -247,9 +248,8 @@ class LearnerWorker:
         (1: the raw distribution, as vLLM's prompt log-probs), for sync checks."""
         with torch.no_grad():
             model = self.engine.module if use_policy else self.reference
-            batch = LearnerBatch.from_ragged([prompt_ids], [response_ids], [[0.0] * len(response_ids)],
-                                             [[0.0] * len(response_ids)], self.cfg["pad_id"], temperature)
-            return self._logprobs(model, batch)[0].float().tolist()
+            return shared_prefix_logprobs(model, [prompt_ids], *pad_tokens([response_ids], self.cfg["pad_id"]),
+                                          self.cfg["pad_id"], self.device, temperature)[0].float().tolist()
 
     def save_checkpoint(self, folder: str, tokenizer_path: str, client_state: dict) -> None:
         """All ranks: DeepSpeed state (optimizer, engine) under folder/deepspeed; rank 0 also writes
