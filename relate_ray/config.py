@@ -35,6 +35,20 @@ class ModelConfig:
     dtype: str = "auto"
 
 
+def _length_limits() -> dict:
+    from relate_ray.data.adformat import LENGTH_LIMITS
+
+    return {key: {name: list(bounds) for name, bounds in fields.items()} for key, fields in LENGTH_LIMITS.items()}
+
+
+@dataclass
+class AdConfig:
+    # What the ad product accepts (the length reward and post-processing read it; the simulated
+    # market's searchers have their own taste, in relate_ray/sim/features.py): per language, each
+    # field's [low, high] length in characters (zh, en) or words (en_words, length en_unit=words).
+    length_limits: dict[str, dict[str, list[int]]] = field(default_factory=_length_limits)
+
+
 @dataclass
 class DataConfig:
     # 'embedded' (synthetic requests generated at first use and cached) or a request file/folder.
@@ -214,6 +228,7 @@ class SyncConfig:
 @dataclass
 class RelateConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
+    ad: AdConfig = field(default_factory=AdConfig)
     data: DataConfig = field(default_factory=DataConfig)
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
     reward: RewardConfig = field(default_factory=RewardConfig)
@@ -241,6 +256,12 @@ def validate_config(cfg) -> None:
     """Range and choice checks Hydra's type checks cannot express. Raises ConfigError."""
     _check(cfg.model.dtype in ("auto", "bfloat16", "float16", "float32"), "model.dtype",
            "must be auto, bfloat16, float16 or float32", cfg.model.dtype)
+    for key, fields in cfg.ad.length_limits.items():
+        _check(key in ("en", "zh", "en_words"), f"ad.length_limits.{key}", "must be en, zh or en_words", key)
+        for name, bounds in fields.items():
+            _check(name in ("title", "description") and len(bounds) == 2 and 0 <= bounds[0] <= bounds[1],
+                   f"ad.length_limits.{key}.{name}", "must be title or description: [low, high], 0 <= low <= high",
+                   list(bounds))
     _check(cfg.data.lang in ("en", "zh"), "data.lang", "must be en or zh", cfg.data.lang)
     _check(cfg.data.n_requests >= 10, "data.n_requests", "must be at least 10", cfg.data.n_requests)
     _check(cfg.data.n_impressions >= 1, "data.n_impressions", "must be positive", cfg.data.n_impressions)

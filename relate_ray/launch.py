@@ -45,31 +45,33 @@ def _first_sweep_value(override: str) -> str:
     return f"{key}{sep}{value}"
 
 
-def check_overrides(argv: list[str]) -> str | None:
-    """Compose the config with the command line's overrides; the one-line problem, or None."""
+def check_overrides(argv: list[str], config_name: str = "config", validate=validate_config,
+                    schema=None) -> str | None:
+    """Compose the config (conf/<config_name>.yaml) with the command line's overrides and check it
+    with `validate`; the one-line problem, or None. schema: the job's config class (RelateConfig)."""
     from hydra import compose, initialize_config_dir
 
     overrides = [_first_sweep_value(a) for a in argv if not a.startswith("-") and not a.startswith("hydra.")]
     try:
         with initialize_config_dir(config_dir=str(DEFAULT_CONF_DIR), version_base="1.3"):
-            cfg = compose(config_name="config", overrides=overrides)
+            cfg = compose(config_name=config_name, overrides=overrides)
     except Exception as err:  # Hydra and OmegaConf raise several types; all mean a bad override
         lines = [line.strip() for line in str(err).splitlines() if line.strip()] or [type(err).__name__]
         reason = next((line for line in lines[1:] if line.startswith(("Value ", "Key "))), "")
         return f"bad override: {lines[0]}" + (f" {reason}" if reason else "")
     for override in overrides:
-        unknown = unknown_added_key(override)
+        unknown = unknown_added_key(override, schema)
         if unknown:
             return f"bad override: {override}: the config has no key {unknown} (a + adds only a config group " \
                    f"option or a key of a free dict, such as reward.components.NAME.options)"
     try:
-        validate_config(cfg)
-    except ConfigError as err:
+        validate(cfg)
+    except USER_ERRORS as err:
         return str(err)
     return None
 
 
-def unknown_added_key(override: str) -> str | None:
+def unknown_added_key(override: str, schema=None) -> str | None:
     """For `+a.b=v` / `++a.b=v`: the first part of the key the schema does not know, or None.
 
     `+group=option` appends a config group (conf/<group>/), and keys under a free dict (the reward
@@ -84,7 +86,7 @@ def unknown_added_key(override: str) -> str | None:
     parts = override.lstrip("+").split("=", 1)[0].split(".")
     if len(parts) == 1 and (DEFAULT_CONF_DIR / parts[0]).is_dir():
         return None
-    node = OmegaConf.structured(RelateConfig)
+    node = OmegaConf.structured(schema or RelateConfig)
     for depth, part in enumerate(parts):
         if not isinstance(node, DictConfig):
             return None  # under a leaf the user may fill with anything

@@ -19,6 +19,16 @@ TITLE_KEY = "Title"
 DESCRIPTION_KEY = "Description"
 FIELD_KEYS = (TITLE_KEY, DESCRIPTION_KEY)
 
+# What the ad product accepts: each field's length in characters (zh, en) or words (en_words), as
+# [low, high]. The run's copy is config (`ad.length_limits`), which the length reward and the
+# post-processor read. The simulated searchers' own length taste lives in relate_ray.sim.features
+# (SWEET_SPOT) and is never read by a reward: the two may differ.
+LENGTH_LIMITS = {
+    "zh": {"title": (10, 25), "description": (25, 70)},
+    "en": {"title": (25, 60), "description": (60, 150)},
+    "en_words": {"title": (4, 10), "description": (10, 25)},
+}
+
 # A field line: optional spaces, the key, an ASCII or full-width colon, the value.
 _FIELD_LINE = re.compile(r"^\s*(?P<key>[A-Za-z]+)\s*[:：]\s*(?P<value>.*?)\s*$")
 _MARKDOWN = re.compile(r"(\*\*|__|^#+\s|^\s*[-*]\s|`)")

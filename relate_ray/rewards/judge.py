@@ -97,7 +97,10 @@ class Judge:
             p_first_as_a = _choice_probability(firsts[k], ("a",), ("b",))
             p_first_as_b = _choice_probability(firsts[k + 1], ("b",), ("a",))
             p = 0.5 * (p_first_as_a + p_first_as_b)
-            label = "good" if p > 0.5 + self.same_margin else "bad" if p < 0.5 - self.same_margin else "same"
+            # A verdict must survive the swap: one that flips with the order is position bias, "same".
+            good = min(p_first_as_a, p_first_as_b) > 0.5 and p > 0.5 + self.same_margin
+            bad = max(p_first_as_a, p_first_as_b) < 0.5 and p < 0.5 - self.same_margin
+            label = "good" if good else "bad" if bad else "same"
             verdicts.append(PairVerdict(p, label))
         return verdicts
 

@@ -9,12 +9,7 @@ from dataclasses import dataclass
 from relate_ray.rewards.base import RewardBatch, RewardOutput
 from relate_ray.rewards.registry import NoOptions, check_option, register_reward
 
-# Target intervals per field. zh in characters; en in the unit `en_unit` says (chars or words).
-DEFAULT_INTERVALS = {
-    "zh": {"title": (10, 25), "description": (25, 70)},
-    "en": {"title": (25, 60), "description": (60, 150)},
-    "en_words": {"title": (4, 10), "description": (10, 25)},
-}
+from relate_ray.data.adformat import LENGTH_LIMITS
 
 
 def interval_score(length: int, low: int, high: int) -> float:
@@ -30,21 +25,37 @@ def interval_score(length: int, low: int, high: int) -> float:
 class LengthOptions:
     # chars | words: the unit of English lengths (Chinese is always counted in characters).
     en_unit: str = "chars"
-    # Target intervals replacing DEFAULT_INTERVALS per key (zh, en, en_words):
+    # Target intervals per key (zh, en, en_words) replacing the product's limits (a run supplies
+    # its config's ad.length_limits; built directly: adformat.LENGTH_LIMITS):
     # {zh: {title: [10, 25], description: [25, 70]}}.
     intervals: dict | None = None
 
     def __post_init__(self) -> None:
         check_option(self.en_unit in ("chars", "words"), "en_unit", "must be chars or words", self.en_unit)
         for key, fields in (self.intervals or {}).items():
-            check_option(key in DEFAULT_INTERVALS, f"intervals.{key}", f"must be one of "
-                         f"{', '.join(DEFAULT_INTERVALS)}", key)
+            check_option(key in LENGTH_LIMITS, f"intervals.{key}", f"must be one of "
+                         f"{', '.join(LENGTH_LIMITS)}", key)
             for name, bounds in fields.items():
                 check_option(name in ("title", "description") and len(bounds) == 2 and bounds[0] <= bounds[1],
                              f"intervals.{key}.{name}", "must be title or description: [low, high]", bounds)
 
 
-@register_reward("length", options=LengthOptions)
+def length_limits(cfg, lang: str) -> dict[str, tuple[int, int]]:
+    """A run's character limits for one language: {"title": (low, high), "description": ...}."""
+    from relate_ray.config import plain
+
+    limits = plain(cfg.ad.length_limits)
+    key = lang if lang in limits else "en"
+    return {name: tuple(bounds) for name, bounds in limits[key].items()}
+
+
+def _length_run_options(cfg, data) -> dict:
+    from relate_ray.config import plain
+
+    return {"intervals": plain(cfg.ad.length_limits)}
+
+
+@register_reward("length", options=LengthOptions, run_options=_length_run_options)
 class LengthReward:
     """Mean over title and description of `interval_score`; a missing field scores -1."""
 
@@ -52,7 +63,7 @@ class LengthReward:
         options = options or LengthOptions()
         self.en_unit = options.en_unit
         self.intervals = {key: {**fields, **((options.intervals or {}).get(key) or {})}
-                          for key, fields in DEFAULT_INTERVALS.items()}
+                          for key, fields in LENGTH_LIMITS.items()}
 
     def _length(self, text: str, lang: str) -> int:
         return len(text.split()) if lang == "en" and self.en_unit == "words" else len(text)

@@ -21,8 +21,12 @@ from functools import lru_cache
 
 from relate_ray.data.schema import AdRequest
 
-# Length sweet spots in characters, (low, high), per language and field. Chinese characters carry
-# roughly two to three times the information of a Latin letter, hence the shorter ranges.
+# The simulated searchers' length taste: sweet spots in characters, (low, high), per language and
+# field; CTR falls with the distance outside them. Chinese characters carry roughly two to three
+# times the information of a Latin letter, hence the shorter ranges. Hidden market knowledge: no
+# reward reads it. The product's limits, which the length reward reads, are config
+# (`ad.length_limits`, defaults in relate_ray.data.adformat.LENGTH_LIMITS); they were set from the
+# same style guide, so today they agree.
 SWEET_SPOT = {
     "en": {"title": (25, 60), "description": (60, 150)},
     "zh": {"title": (10, 25), "description": (25, 70)},

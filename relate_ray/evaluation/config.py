@@ -1,0 +1,80 @@
+"""Typed configs of the evaluation jobs (`conf/evaluate.yaml`, `conf/sft.yaml`): the run's own
+schema (model, data, reward presets...) plus each job's keys, checked at start-up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from relate_ray.config import ConfigError, RelateConfig
+
+
+@dataclass
+class EvalConfig:
+    # Held-out requests evaluated: the first num_requests of the split (all if fewer).
+    num_requests: int = 200
+    # embedded split (test | valid; training evaluates on valid) or a request file/folder.
+    requests: str = "test"
+    # Ads per request: 1 is greedy decoding; more are sampled at `temperature`.
+    samples_per_request: int = 1
+    temperature: float = 0.9
+    # Paired bootstrap of delta_ctcvr_sim: resamples and the interval's level.
+    bootstrap_samples: int = 2000
+    ci_level: float = 0.95
+    # Good/Same/Bad: the judge's model ('' = reward_workers.judge_model) and the margin around 0.5 of
+    # P(policy better) inside which a pair is "same"; gsb=false skips the judge.
+    gsb: bool = True
+    judge_model: str = ""
+    same_margin: float = 0.1
+    # Post-process the baseline's ads (null: only an sft: baseline, as the paper's Qwen-SFT).
+    baseline_postprocess: Optional[bool] = None
+
+
+@dataclass
+class EvaluateJobConfig(RelateConfig):
+    # The evaluated policy: a Hugging Face folder (a run's checkpoints/step_N); '' = model.policy.
+    checkpoint: str = ""
+    # nlg (the base model, prompted) | sft:PATH (an SFT checkpoint, post-processed) | PATH.
+    baseline: str = "nlg"
+    # Apply inference-time post-processing (relate_ray.evaluation.postprocess) to the policy's ads.
+    postprocess: bool = False
+    # Output folder for report.json, report.md and eval_ads.jsonl.
+    out: str = "eval_out"
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+def check_model_folder(path: str, key: str) -> Path:
+    """A Hugging Face model folder the user named, or ConfigError naming the key."""
+    folder = Path(path).expanduser()
+    if not (folder / "config.json").is_file():
+        raise ConfigError(f"{key}: {path!r} is not a Hugging Face model folder (no config.json); pass a "
+                          "run's checkpoints/step_N folder or an sft output folder")
+    return folder
+
+
+def validate_eval(cfg) -> None:
+    e = cfg.eval
+    for ok, key, message, value in (
+        (e.num_requests >= 1, "eval.num_requests", "must be at least 1", e.num_requests),
+        (e.samples_per_request >= 1, "eval.samples_per_request", "must be at least 1", e.samples_per_request),
+        (e.temperature > 0, "eval.temperature", "must be positive", e.temperature),
+        (e.bootstrap_samples >= 100, "eval.bootstrap_samples", "must be at least 100", e.bootstrap_samples),
+        (0 < e.ci_level < 1, "eval.ci_level", "must be in (0, 1)", e.ci_level),
+        (0 <= e.same_margin < 0.5, "eval.same_margin", "must be in [0, 0.5)", e.same_margin),
+        (bool(cfg.out), "out", "must name an output folder", cfg.out),
+    ):
+        if not ok:
+            raise ConfigError(f"{key}: {message}, got {value!r}")
+    if cfg.checkpoint:
+        check_model_folder(cfg.checkpoint, "checkpoint")
+    if cfg.baseline != "nlg":
+        check_model_folder(cfg.baseline.removeprefix("sft:"), "baseline")
+    if e.requests not in ("test", "valid") and not Path(e.requests).exists():
+        raise ConfigError(f"eval.requests: {e.requests!r} is neither test, valid nor an existing request file")
+
+
+def register_eval_configs() -> None:
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(name="relate_evaluate_schema", node=EvaluateJobConfig)

@@ -1,0 +1,110 @@
+"""Every per-ad score of an evaluated policy, and the policy's summary metrics (Table 1 and 3).
+
+One `AdScorer` holds the scorers once for a whole evaluation: the reward components as training
+builds them (length, format, correctness, relevance, risk, diversity), the CTCVR model, the market
+simulator (ground truth) and the platform's independent review (`relate_ray.sim.review`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from statistics import mean
+
+import numpy as np
+
+from relate_ray.data.schema import AdRequest
+from relate_ray.evaluation.metrics import diversity_unit, distinct_n, self_bleu, unit_score
+from relate_ray.rewards.base import RewardBatch
+from relate_ray.rewards.registry import build_reward, reward_spec
+
+STRUCTURAL = ("length", "format")
+SEMANTIC = ("correctness", "relevance", "risk")
+
+
+def component_options(cfg, data, name: str) -> dict:
+    """A component's options as a run would build them: what the run supplies, under the preset's
+    own options when the preset has the component (evaluation scores every component)."""
+    from relate_ray.config import plain
+
+    spec = reward_spec(name)
+    supplied = spec.run_options(cfg, data) if spec.run_options else {}
+    given = plain(cfg.reward.components[name].options) if name in cfg.reward.components else {}
+    return {**supplied, **given}
+
+
+class AdScorer:
+    def __init__(self, cfg, data, group_size: int) -> None:
+        """group_size: ads per request in the evaluated set (the diversity scorer's document)."""
+        from relate_ray.ctcvr.scorer import CTCVRScorer
+        from relate_ray.ctcvr.train import model_for_run
+        from relate_ray.sim.market import MarketSimulator
+
+        self.components = {name: build_reward(name, **component_options(cfg, data, name))
+                           for name in (*STRUCTURAL, *SEMANTIC)}
+        diversity = {**component_options(cfg, data, "diversity"), "group_size": group_size, "window_steps": 0}
+        self.diversity_options = reward_spec("diversity").parse(diversity)
+        self.ctcvr = CTCVRScorer(model_for_run(cfg, data.embedded_root))
+        self.market = MarketSimulator(seed=cfg.seed)
+        self.tokenizer = data.tokenizer
+
+    def score(self, requests: Sequence[AdRequest], texts: Sequence[str]) -> list[dict]:
+        """One row per ad: every score, for ad i answering requests[i]."""
+        from relate_ray.rewards.compliance import check
+        from relate_ray.rewards.tokens import token_char_spans
+        from relate_ray.sim.review import review
+
+        token_ids = [self.tokenizer.encode(t, add_special_tokens=False) for t in texts]
+        spans = [token_char_spans(self.tokenizer, ids) for ids in token_ids]
+        batch = RewardBatch(list(requests), list(texts), token_ids, spans)
+        scores = {name: component(batch).scores for name, component in self.components.items()}
+        # A fresh window per call: templates are judged over this evaluated set alone.
+        scores["diversity"] = reward_spec("diversity").component(self.diversity_options)(batch).scores
+        ads = batch.content_ads()
+        ctr_pred, ctcvr_pred = self.ctcvr.predict(batch.requests, ads)
+        market = self.market.score_ads(batch.requests, [(a.title, a.description) for a in batch.ads])
+        structural = np.mean([unit_score(scores[n]) for n in STRUCTURAL], axis=0)
+        semantic = np.mean([unit_score(scores[n]) for n in SEMANTIC], axis=0)
+        rows = []
+        for i, (request, text, ad) in enumerate(zip(batch.requests, batch.texts, batch.ads)):
+            decision = review(request, ad.title, ad.description)
+            rows.append({
+                "request_id": request.id, "lang": request.lang, "text": text, "title": ad.title,
+                "description": ad.description, "format_ok": bool(ad.ok), "approved": decision.approved,
+                "review_reasons": list(decision.reasons), "compliant_reward": check(text, request.lang).ok,
+                **{name: float(values[i]) for name, values in scores.items()},
+                "structural": float(structural[i]), "semantic": float(semantic[i]),
+                "ctr_pred": float(ctr_pred[i]), "ctcvr_pred": float(ctcvr_pred[i]),
+                "ctr_sim": market[i]["ctr"], "ctcvr_sim": market[i]["ctcvr"], "tokens": len(token_ids[i]),
+            })
+        return rows
+
+
+def summarize(rows: Sequence[dict], max_penalty: float = 1.0) -> dict:
+    """The policy's metrics over its scored ads (flat keys, as report.json holds them)."""
+    texts = [f"{r['title']} {r['description']}".strip() or r["text"] for r in rows]
+    lang = rows[0]["lang"] if rows else "en"
+    return {
+        "num_ads": len(rows),
+        "num_requests": len({r["request_id"] for r in rows}),
+        "format_ok": mean(float(r["format_ok"]) for r in rows),
+        "compliance_rate": mean(float(r["approved"]) for r in rows),
+        "compliance_rate_reward": mean(float(r["compliant_reward"]) for r in rows),
+        "diversity": diversity_unit(np.array([r["diversity"] for r in rows]), max_penalty),
+        "distinct_2": distinct_n(texts, 2, lang),
+        "distinct_3": distinct_n(texts, 3, lang),
+        "self_bleu": self_bleu(texts, lang),
+        "structural_quality": mean(r["structural"] for r in rows),
+        "semantic_quality": mean(r["semantic"] for r in rows),
+        "ctcvr_pred": mean(r["ctcvr_pred"] for r in rows),
+        "ctr_sim": mean(r["ctr_sim"] for r in rows),
+        "ctcvr_sim": mean(r["ctcvr_sim"] for r in rows),
+        "response_tokens": mean(r["tokens"] for r in rows),
+    }
+
+
+def per_request(rows: Sequence[dict], key: str, request_ids: Sequence[str]) -> np.ndarray:
+    """[N] mean of `key` over each request's ads, in the order of `request_ids`."""
+    values: dict[str, list[float]] = {}
+    for r in rows:
+        values.setdefault(r["request_id"], []).append(r[key])
+    return np.array([mean(values[i]) for i in request_ids], dtype=np.float64)
