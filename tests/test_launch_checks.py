@@ -48,3 +48,24 @@ def test_every_learner_rank_sees_its_own_gpu_as_device_0():
 
     env = rank_environment(1, 2, "10.0.0.5", 29500)
     assert env == {"MASTER_ADDR": "10.0.0.5", "MASTER_PORT": "29500", "RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "0"}
+
+
+def test_the_products_length_limits_are_config_the_length_reward_reads():
+    from hydra import compose, initialize_config_dir
+
+    from relate_ray.data.prompts import DEFAULT_CONF_DIR
+    from relate_ray.data.schema import AdRequest
+    from relate_ray.evaluation.scoring import component_options
+    from relate_ray.rewards.base import RewardBatch
+    from relate_ray.rewards.registry import build_reward
+
+    with initialize_config_dir(config_dir=str(DEFAULT_CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["ad.length_limits.en.title=[5,20]"])
+    options = component_options(cfg, None, "length")
+    assert options["intervals"]["en"]["title"] == [5, 20]
+    request = AdRequest(id="r", query="q", bidword="b", selling_points=["x"], category="c", lang="en")
+    text = "Title: Lisbon Flights\nDescription: " + "Fly to Lisbon from $59 one way with a free 23 kg bag on every fare."
+    default = build_reward("length")(RewardBatch([request], [text])).scores[0]
+    configured = build_reward("length", **options)(RewardBatch([request], [text])).scores[0]
+    assert configured == 1.0 > default  # the 14-character title fits [5, 20], not the default [25, 60]
+    assert "ad.length_limits.en.title" in check_overrides(["ad.length_limits.en.title=[12,5]"])

@@ -152,5 +152,30 @@ def grpo_loss(
     return loss, stats
 
 
+def sft_loss(
+    logp: torch.Tensor,
+    mask: torch.Tensor,
+    agg: str = "token-mean",
+    normalizer: StepNormalizer | None = None,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Supervised fine-tuning: the negative log-likelihood of the target tokens, aggregated by `agg`
+    (token-mean: the usual mean NLL per target token). The SFT baseline trains with it on the same
+    learner as GRPO.
+
+    Args:
+        logp: [N, T] log-probs of the target tokens under the policy (gradients flow here).
+        mask: [N, T] 1 for target tokens, 0 for padding.
+    Returns:
+        (scalar loss, stats) with stats 'nll' (mean per-token NLL over real tokens).
+    """
+    if agg not in AGGREGATIONS:
+        raise ValueError(f"unknown aggregation {agg!r} (expected one of {', '.join(AGGREGATIONS)})")
+    mask = mask.to(logp.dtype)
+    loss = AGGREGATIONS[agg](-logp, mask, normalizer or StepNormalizer.of(mask))
+    with torch.no_grad():
+        stats = {"nll": _masked_mean(-logp, mask)}
+    return loss, stats
+
+
 def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> float:
     return float((values * mask).sum() / mask.sum().clamp(min=1.0))

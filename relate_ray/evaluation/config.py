@@ -74,7 +74,53 @@ def validate_eval(cfg) -> None:
         raise ConfigError(f"eval.requests: {e.requests!r} is neither test, valid nor an existing request file")
 
 
+@dataclass
+class SFTConfig:
+    # Impression logs to select from ('' = the embedded data's, simulated from its training requests).
+    logs: str = ""
+    # Selection (relate_ray.evaluation.sft_data): the logged signal ranked (ctcvr | ctr), the Beta
+    # prior's strength in impressions, the best ads kept per request, and how far above the log's
+    # mean rate a kept ad's posterior must be (1.0: above the mean).
+    signal: str = "ctcvr"
+    prior_impressions: float = 200.0
+    per_request: int = 1
+    min_lift: float = 1.0
+    max_examples: int = 256
+    # Training: passes over the examples, examples per optimizer step, learning rate.
+    epochs: int = 1
+    batch_size: int = 16
+    lr: float = 2e-5
+
+
+@dataclass
+class SFTJobConfig(RelateConfig):
+    # Output folder: the Hugging Face checkpoint (model.policy=DIR or baseline=sft:DIR take it),
+    # sft.json (selection and loss curve) and sft_examples.jsonl.
+    out: str = "sft_out"
+    sft: SFTConfig = field(default_factory=SFTConfig)
+
+
+def validate_sft(cfg) -> None:
+    s = cfg.sft
+    for ok, key, message, value in (
+        (s.signal in ("ctcvr", "ctr"), "sft.signal", "must be ctcvr or ctr", s.signal),
+        (s.prior_impressions >= 0, "sft.prior_impressions", "must be >= 0", s.prior_impressions),
+        (s.per_request >= 1, "sft.per_request", "must be at least 1", s.per_request),
+        (s.min_lift >= 0, "sft.min_lift", "must be >= 0", s.min_lift),
+        (s.max_examples >= 1, "sft.max_examples", "must be at least 1", s.max_examples),
+        (s.epochs >= 1, "sft.epochs", "must be at least 1", s.epochs),
+        (s.batch_size >= 1, "sft.batch_size", "must be at least 1", s.batch_size),
+        (s.lr > 0, "sft.lr", "must be positive", s.lr),
+        (bool(cfg.out), "out", "must name an output folder", cfg.out),
+    ):
+        if not ok:
+            raise ConfigError(f"{key}: {message}, got {value!r}")
+    if s.logs and not Path(s.logs).is_file():
+        raise ConfigError(f"sft.logs: {s.logs!r} is not a file")
+
+
 def register_eval_configs() -> None:
     from hydra.core.config_store import ConfigStore
 
     ConfigStore.instance().store(name="relate_evaluate_schema", node=EvaluateJobConfig)
+    ConfigStore.instance().store(name="relate_sft_schema", node=SFTJobConfig)

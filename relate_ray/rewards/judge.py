@@ -43,6 +43,17 @@ class PairVerdict:
     label: str  # "good" (first better), "same", "bad"
 
 
+def pair_verdict(p_first_as_a: float, p_first_as_b: float, same_margin: float = 0.1) -> PairVerdict:
+    """Good/Same/Bad of the first ad from P(it is better) asked with it shown as A and as B.
+
+    A verdict must survive the swap: one that flips with the order is position bias and counts as
+    "same"; so does a mean within `same_margin` of 0.5."""
+    p = 0.5 * (p_first_as_a + p_first_as_b)
+    good = min(p_first_as_a, p_first_as_b) > 0.5 and p > 0.5 + same_margin
+    bad = max(p_first_as_a, p_first_as_b) < 0.5 and p < 0.5 - same_margin
+    return PairVerdict(p, "good" if good else "bad" if bad else "same")
+
+
 def _choice_probability(logprobs: dict, yes: Sequence[str], no: Sequence[str]) -> float:
     """P(yes) / (P(yes) + P(no)) over the top tokens of one position; 0.5 if neither appears."""
     p_yes = p_no = 0.0
@@ -96,12 +107,7 @@ class Judge:
         for k in range(0, len(firsts), 2):
             p_first_as_a = _choice_probability(firsts[k], ("a",), ("b",))
             p_first_as_b = _choice_probability(firsts[k + 1], ("b",), ("a",))
-            p = 0.5 * (p_first_as_a + p_first_as_b)
-            # A verdict must survive the swap: one that flips with the order is position bias, "same".
-            good = min(p_first_as_a, p_first_as_b) > 0.5 and p > 0.5 + self.same_margin
-            bad = max(p_first_as_a, p_first_as_b) < 0.5 and p < 0.5 - self.same_margin
-            label = "good" if good else "bad" if bad else "same"
-            verdicts.append(PairVerdict(p, label))
+            verdicts.append(pair_verdict(p_first_as_a, p_first_as_b, self.same_margin))
         return verdicts
 
 

@@ -18,7 +18,7 @@ import ray
 import torch
 
 from relate_ray.algo.logprobs import pad_tokens
-from relate_ray.algo.loss import StepNormalizer, grpo_loss, truncated_is_weights
+from relate_ray.algo.loss import StepNormalizer, grpo_loss, sft_loss, truncated_is_weights
 from relate_ray.algo.mismatch import MismatchStats
 from relate_ray.trainer.checkpoint import RESUME_DIR
 from relate_ray.trainer.learner_batch import LearnerBatch
@@ -131,12 +131,15 @@ class LearnerWorker:
         all_chunks = [idx for chunks in minibatch_chunks for idx in chunks]
         timing = {"reference": 0.0, "old": 0.0, "forward": 0.0, "backward": 0.0, "optimizer": 0.0}
         t = time.perf_counter()
-        ref = dict(zip(map(tuple, all_chunks), self._frozen_logprobs(self.reference, shard, all_chunks)))
+        # SFT (objective sft: the baseline trained on logged ads) has no KL term, so no reference pass.
+        sft = cfg.get("objective", "grpo") == "sft"
+        ref = {tuple(idx): None for idx in all_chunks} if sft else dict(
+            zip(map(tuple, all_chunks), self._frozen_logprobs(self.reference, shard, all_chunks)))
         timing["reference"] = time.perf_counter() - t
         # One update per step: pi_theta_old is the policy before it, which the training forward itself
         # computes, so its detached values serve (no second forward). More updates need them fixed first
         # (also for the rollout mismatch when old log-probs come from the engine).
-        single_update = cfg["ppo_epochs"] == 1 and len(minibatch_chunks) == 1
+        single_update = sft or (cfg["ppo_epochs"] == 1 and len(minibatch_chunks) == 1)
         old = None
         if not single_update:
             t = time.perf_counter()
@@ -180,6 +183,9 @@ class LearnerWorker:
         rollout_logp = micro.rollout_logprobs.to(self.device)
         t = time.perf_counter()
         logp = self._logprobs(self.engine, micro, trained=True).float()
+        if ref_logp is None:  # objective sft
+            loss, stats = sft_loss(logp, mask, agg=cfg["loss_agg"], normalizer=normalizer)
+            return self._backward_and_step(loss, stats, mask, timing, t), float(mask.sum())
         learner_old = old[tuple(idx)] if old is not None else logp.detach()  # the policy before this step
         old_logp = learner_old if cfg["recompute_old_logprobs"] else rollout_logp
         if mismatch is not None:
@@ -189,6 +195,13 @@ class LearnerWorker:
         loss, stats = grpo_loss(logp, old_logp, ref_logp, advantages, mask, clip_eps=cfg["clip_eps"],
                                 clip_eps_high=cfg["clip_eps_high"], beta=cfg["beta"], kl_kind=cfg["kl_kind"],
                                 agg=cfg["loss_agg"], normalizer=normalizer, is_weights=weights)
+        if weights is not None:
+            stats["tis_weight"] = float((weights * mask).sum() / mask.sum().clamp(min=1.0))
+        return self._backward_and_step(loss, stats, mask, timing, t), float(mask.sum())
+
+    def _backward_and_step(self, loss: torch.Tensor, stats: dict, mask: torch.Tensor, timing: dict,
+                           t: float) -> dict:
+        """Backward of one micro-batch's loss; the optimizer steps on a mini-batch's last."""
         t, timing["forward"] = time.perf_counter(), timing["forward"] + time.perf_counter() - t
         # The loss is this micro-batch's share of the mini-batch's loss over all ranks (StepNormalizer),
         # so the shares are summed, not averaged: no division by the accumulation steps, and the
@@ -197,11 +210,8 @@ class LearnerWorker:
         t, timing["backward"] = time.perf_counter(), timing["backward"] + time.perf_counter() - t
         self.engine.step()  # the optimizer steps on the mini-batch's last micro-batch only
         timing["optimizer"] += time.perf_counter() - t
-        n_tokens = float(mask.sum())
         stats["loss_share"] = loss.item()
-        if weights is not None:
-            stats["tis_weight"] = float((weights * mask).sum() / mask.sum().clamp(min=1.0))
-        return stats, n_tokens
+        return stats
 
     # ---- weight sync (rank 0 holds the publisher, next to the weights) ---------------------------
     def weight_sync_endpoint(self) -> tuple[str, int]:
@@ -261,6 +271,14 @@ class LearnerWorker:
 
             self.engine.module.save_pretrained(folder_path, safe_serialization=True)
             AutoTokenizer.from_pretrained(tokenizer_path).save_pretrained(folder_path)
+
+    def save_model(self, folder: str, tokenizer_path: str) -> None:
+        """Rank 0: the Hugging Face model and tokenizer only (no resume state), e.g. the SFT output."""
+        if self.rank == 0:
+            from transformers import AutoTokenizer
+
+            self.engine.module.save_pretrained(folder, safe_serialization=True)
+            AutoTokenizer.from_pretrained(tokenizer_path).save_pretrained(folder)
 
     def load_checkpoint(self, folder: str) -> dict:
         _, client_state = self.engine.load_checkpoint(str(Path(folder) / RESUME_DIR), tag="state")
