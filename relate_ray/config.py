@@ -108,6 +108,12 @@ class TrainerConfig:
     # are all equal has advantage 0 and teaches nothing; advantage/zero_std_frac counts them).
     dynamic_sampling: bool = False
     oversample: float = 1.5
+    # Where step metrics go besides metrics.jsonl: tensorboard (DIR/tensorboard) and/or wandb
+    # (Weights & Biases under DIR/wandb; pip install 'relate-ray[wandb]'). wandb_mode offline needs
+    # no network (`wandb sync DIR/wandb/offline-run-*` uploads later); online logs live.
+    loggers: list[str] = field(default_factory=lambda: ["tensorboard"])
+    wandb_project: str = "relate-ray"
+    wandb_mode: str = "offline"
 
 
 @dataclass
@@ -278,6 +284,12 @@ def validate_config(cfg) -> None:
     _check(cfg.trainer.steps >= 1, "trainer.steps", "must be at least 1", cfg.trainer.steps)
     _check(cfg.trainer.prompts_per_step >= 1, "trainer.prompts_per_step", "must be at least 1",
            cfg.trainer.prompts_per_step)
+    from relate_ray.trainer.metrics import LOGGERS
+
+    for name in cfg.trainer.loggers:
+        _check(name in LOGGERS, "trainer.loggers", f"each must be one of {', '.join(LOGGERS)}", list(cfg.trainer.loggers))
+    _check(cfg.trainer.wandb_mode in ("offline", "online", "disabled"), "trainer.wandb_mode",
+           "must be offline, online or disabled", cfg.trainer.wandb_mode)
     _check(cfg.trainer.oversample >= 1, "trainer.oversample", "must be >= 1", cfg.trainer.oversample)
     _check(cfg.trainer.eval_every >= 0, "trainer.eval_every", "must be >= 0", cfg.trainer.eval_every)
     _check(cfg.trainer.checkpoint_every >= 0, "trainer.checkpoint_every", "must be >= 0", cfg.trainer.checkpoint_every)

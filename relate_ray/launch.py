@@ -106,8 +106,11 @@ def unknown_added_key(override: str, schema=None) -> str | None:
 def main(cfg: DictConfig) -> None:
     from relate_ray.trainer.plan import build_plan, format_plan
 
+    from relate_ray.rewards.presets import add_monitored_components
+
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
+        add_monitored_components(cfg)
         validate_config(cfg)
         if cfg.dry_run:
             sys.stdout.write(format_plan(cfg, build_plan(cfg)) + "\n")

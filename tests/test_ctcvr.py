@@ -138,12 +138,12 @@ def test_an_unservable_answer_earns_nothing_by_default_and_the_reference_or_its_
     assert default.scores[1] == pytest.approx(max(lift, -5.0), abs=1e-5)
     assert default.info["servable"] == 0.5 and default.info["p_ctcvr"] == pytest.approx(p_formatted / 2, rel=1e-5)
     assert default.info["servable_lift"] == pytest.approx(lift, abs=1e-5)
-    assert CTCVRReward(CTCVROptions(model_dir=str(model)))(batch).scores[0] == 0.0  # absolute mode: 0 %
+    assert CTCVRReward(CTCVROptions(model_dir=str(model), relative=False))(batch).scores[0] == 0.0  # absolute: 0 %
 
     relative = CTCVRReward(CTCVROptions(model_dir=str(model), relative=True, malformed="reference"))(batch)
     assert relative.scores[0] == 0.0  # log-lift over the reference: the reference is what would run
     assert relative.scores[1] == pytest.approx(lift, abs=1e-5)
-    percent = CTCVRReward(CTCVROptions(model_dir=str(model), malformed="reference"))(batch).scores[0]
+    percent = CTCVRReward(CTCVROptions(model_dir=str(model), relative=False, malformed="reference"))(batch).scores[0]
     assert percent == pytest.approx(100 * p_reference, rel=1e-5)
     # Read whole, the rambling answer is scored as if it were an ad.
     p_rambling = scorer.predict([request], [ParsedAd(rambling.strip(), "", ok=False)])[1][0]

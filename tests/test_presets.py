@@ -51,3 +51,27 @@ def test_reward_aggregation_is_validated():
     assert cfg.reward.aggregation == "normalise_then_sum"  # Hydra takes any string; validate_config must not
     with pytest.raises(ConfigError, match=r"^reward\.aggregation: must be one of sum_then_normalize, normalize_then_sum"):
         validate_config(cfg)
+
+
+def test_monitor_all_logs_every_component_but_trains_on_the_presets_only():
+    import torch
+
+    from relate_ray.algo.credit import assign_credit
+    from relate_ray.rewards.presets import add_monitored_components
+
+    with initialize_config_dir(config_dir=str(DEFAULT_CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["reward=model1", "reward.monitor_all=true"])
+    added = add_monitored_components(cfg)
+    assert set(added) == {"ctcvr", "diversity", "judge", "relevance", "correctness", "risk"}
+    specs = component_specs(cfg.reward)
+    assert {s.name: s.weight for s in specs if s.name in added} == dict.fromkeys(added, 0.0)
+    # The monitored ctcvr is the one model2 trains on (relative log-lift), so the curves compare.
+    _, model2 = preset("model2")
+    assert cfg.reward.components.ctcvr.options == {} and model2["ctcvr"].granularity == "sentence"
+    from relate_ray.rewards.ctcvr import CTCVROptions
+
+    assert CTCVROptions().relative is True
+    n = 4
+    scores = {s.name: torch.randn(n) for s in specs}
+    credit = assign_credit(scores, {}, torch.ones(n, 3), specs, group_size=2, alpha=1.0)
+    assert torch.allclose(credit.sentence_rewards, 0.5 * scores["length"] + 0.5 * scores["format"])

@@ -36,8 +36,10 @@ class CTCVROptions:
     # The trained CTCVR model's folder; empty: the run's (reward_workers.ctcvr_model, or the one
     # trained once on the embedded impression logs).
     model_dir: str = ""
-    # Score the log-lift over the request's reference ad (true) or pCTCVR in percent (false).
-    relative: bool = False
+    # Score the log-lift over the request's reference ad (true, as the presets train) or pCTCVR in
+    # percent (false). The default is the presets' so a component added by reward.monitor_all logs
+    # the same reward/ctcvr that model2 and up train on.
+    relative: bool = True
     # Percent scale of absolute mode.
     scale: float = 100.0
     # What an unservable answer earns: floor | content | reference (see the module docstring).

@@ -57,7 +57,7 @@ class Controller:
     def run(self) -> None:
         cfg = self.cfg
         start = self.resume() if cfg.resume else 0
-        sink = MetricsSink(self.out_dir, cfg.trainer.steps, start)
+        sink = MetricsSink(self.out_dir, cfg.trainer.steps, start, cfg)
         try:
             if start == 0 and cfg.trainer.eval_every:
                 # Step 0: the untrained policy on the same held-out requests, so every run measures its gain.

@@ -1,7 +1,9 @@
-"""Where each step's numbers go: metrics.jsonl (one object per step), TensorBoard, a progress bar."""
+"""Where each step's numbers go: metrics.jsonl (one object per step, always), the loggers the run
+names (trainer.loggers: TensorBoard, Weights & Biases), a progress bar."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from pathlib import Path
@@ -11,10 +13,51 @@ from tqdm import tqdm
 log = logging.getLogger(__name__)
 
 
-class MetricsSink:
-    def __init__(self, out_dir: Path, total_steps: int, start_step: int = 0) -> None:
+class TensorBoardLogger:
+    def __init__(self, out_dir: Path, cfg) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
+        self.writer = SummaryWriter(str(out_dir / "tensorboard"))
+
+    def log(self, scalars: dict, step: int) -> None:
+        for key, value in scalars.items():
+            self.writer.add_scalar(key, value, step)
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class WandbLogger:
+    """Weights & Biases, one run per training run; a resumed run continues the same wandb run."""
+
+    def __init__(self, out_dir: Path, cfg) -> None:
+        try:
+            import wandb
+        except ImportError:
+            from relate_ray.config import ConfigError
+
+            raise ConfigError("trainer.loggers: wandb is not installed (pip install 'relate-ray[wandb]')") from None
+        from omegaconf import OmegaConf
+
+        self.wandb = wandb
+        run_id = "relate-" + hashlib.sha256(str(out_dir.resolve()).encode()).hexdigest()[:12]
+        self.run = wandb.init(project=cfg.trainer.wandb_project, mode=cfg.trainer.wandb_mode, dir=str(out_dir),
+                              id=run_id, resume="allow", name=out_dir.name, reinit="create_new",
+                              config=OmegaConf.to_container(cfg, resolve=True))
+
+    def log(self, scalars: dict, step: int) -> None:
+        self.run.log(scalars, step=step)
+
+    def close(self) -> None:
+        self.run.finish()
+
+
+LOGGERS = {"tensorboard": TensorBoardLogger, "wandb": WandbLogger}
+
+
+class MetricsSink:
+    def __init__(self, out_dir: Path, total_steps: int, start_step: int = 0, cfg=None) -> None:
         self.path = out_dir / "metrics.jsonl"
         self.samples_path = out_dir / "samples.jsonl"
         self.eval_samples_path = out_dir / "eval_samples.jsonl"
@@ -23,17 +66,17 @@ class MetricsSink:
             # runs again: keep each step once, as the resumed run logs it.
             for path in (self.path, self.samples_path, self.eval_samples_path):
                 drop_steps_after(path, start_step)
-        self.writer = SummaryWriter(str(out_dir / "tensorboard"))
+        names = list(cfg.trainer.loggers) if cfg is not None else ["tensorboard"]
+        self.loggers = [LOGGERS[name](out_dir, cfg) for name in names]
         self.bar = tqdm(total=total_steps, initial=start_step, desc="train", unit="step", dynamic_ncols=True)
 
     def log(self, metrics: dict) -> None:
         step = int(metrics["step"])
         with open(self.path, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(metrics) + "\n")
-        for key, value in metrics.items():
-            if key != "step" and isinstance(value, (int, float)):
-                self.writer.add_scalar(key, value, step)
-        self.writer.flush()
+        scalars = {k: v for k, v in metrics.items() if k != "step" and isinstance(v, (int, float))}
+        for logger in self.loggers:
+            logger.log(scalars, step)
         if "reward/total" in metrics:
             self.bar.set_postfix(reward=f"{metrics['reward/total']:.3f}", step_s=f"{metrics['time/step']:.1f}")
             self.bar.update(1)
@@ -47,7 +90,8 @@ class MetricsSink:
 
     def close(self) -> None:
         self.bar.close()
-        self.writer.close()
+        for logger in self.loggers:
+            logger.close()
 
 
 def drop_steps_after(path: Path, step: int) -> int:
