@@ -1,5 +1,7 @@
 """Periodic evaluation on held-out requests: greedy ads scored by the market simulator (never the
-training reward) and by the paper's offline metrics (format, compliance rate, eq. 11)."""
+training reward) and by the paper's offline metrics (format; compliance rate, eq. 11, from the
+platform's own review, with the training checker's rate beside it). `python -m relate_ray.evaluate`
+is the full offline comparison against a baseline."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from relate_ray.data.adformat import parse_ad
 from relate_ray.rewards.base import RewardBatch
 from relate_ray.rewards.compliance import check
 from relate_ray.sim.market import MarketSimulator
+from relate_ray.sim.review import review
 
 
 def evaluate(cfg, actors, data, tokenized_prompt, version: int) -> tuple[dict, list[dict]]:
@@ -30,7 +33,8 @@ def evaluate(cfg, actors, data, tokenized_prompt, version: int) -> tuple[dict, l
         "eval/sim_ctcvr": mean(s["ctcvr"] for s in scores),
         "eval/sim_ctr": mean(s["ctr"] for s in scores),
         "eval/format_ok": mean(float(a.ok) for a in ads),
-        "eval/compliance_rate": mean(float(check(g[0]["text"], r.lang).ok) for g, r in zip(groups, requests)),
+        "eval/compliance_rate": mean(float(review(r, a.title, a.description).approved) for r, a in zip(requests, ads)),
+        "eval/compliance_rate_reward": mean(float(check(g[0]["text"], r.lang).ok) for g, r in zip(groups, requests)),
         "eval/response_length": mean(len(g[0]["token_ids"]) for g in groups),
         **predicted,
     }, rows
