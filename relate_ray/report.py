@@ -48,7 +48,7 @@ def render(table3: list[dict], table1: list[dict], step: int, figure: str | None
                   "| Model | Compliance rate | Diversity | ΔCTCVR | 95 % CI | GSB vs baseline | requests |",
                   "|---|---|---|---|---|---|---|"]
         for r in table1:
-            ci = "–" if r["ci"] is None else f"[{r['ci'][0]:+.1%}, {r['ci'][1]:+.1%}]"
+            ci = "–" if r["ci"] is None or None in r["ci"] else f"[{r['ci'][0]:+.1%}, {r['ci'][1]:+.1%}]"
             gsb = "–" if not r["gsb"] else f"{r['gsb']['good']}:{r['gsb']['same']}:{r['gsb']['bad']}"
             lines.append(f"| {r['model']} | {r['compliance_rate']:.3f} | {r['diversity']:.3f} | "
                          f"{_fmt(r['delta_ctcvr_sim'], '+.2%')} | {ci} | {gsb} | {r['num_requests']} |")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,10 +160,12 @@ def build_report(cfg, rows: dict, request_ids: list[str], verdicts: list[dict], 
     low, high = paired_bootstrap_ci(ctcvr["policy"], ctcvr["baseline"], cfg.eval.ci_level,
                                     cfg.eval.bootstrap_samples, cfg.seed)
     labels = [v["label"] for v in verdicts if v["label"] is not None]
+    delta = delta_ctcvr(ctcvr["policy"], ctcvr["baseline"])
+    finite = lambda x: x if math.isfinite(x) else None  # noqa: E731 (strict JSON has no NaN)
     return {
         **summarize(rows["policy"]),
-        "delta_ctcvr_sim": delta_ctcvr(ctcvr["policy"], ctcvr["baseline"]),
-        "delta_ctcvr_sim_ci": [low, high],
+        "delta_ctcvr_sim": finite(delta),
+        "delta_ctcvr_sim_ci": [finite(low), finite(high)],
         "gsb": gsb_counts(labels) if labels else None,
         "policy": str(policy_path), "postprocess": bool(cfg.postprocess),
         "baseline_model": str(baseline_path), "baseline_kind": cfg.baseline.split(":")[0] if cfg.baseline.startswith("sft:")

@@ -25,14 +25,15 @@ ROWS = (
 def write_report_md(path: Path, report: dict) -> None:
     base = report["baseline"]
     low, high = report["delta_ctcvr_sim_ci"]
+    pct = lambda x: "n/a (the baseline's CTCVR is 0)" if x is None else f"{x:+.2%}"  # noqa: E731
     lines = [
         "# Evaluation", "",
         f"Policy `{report['policy']}`{' + post-processing' if report['postprocess'] else ''} against baseline "
         f"`{report['baseline_kind']}` (`{report['baseline_model']}`"
         f"{', post-processed' if report['baseline_postprocess'] else ''}) on {report['num_requests']} "
         f"held-out requests ({report['requests']}), {report['samples_per_request']} ad(s) each.", "",
-        f"**ΔCTCVR (eq. 10, simulated market): {report['delta_ctcvr_sim']:+.2%}** "
-        f"(95 % paired bootstrap over requests: [{low:+.2%}, {high:+.2%}])", "",
+        f"**ΔCTCVR (eq. 10, simulated market): {pct(report['delta_ctcvr_sim'])}** "
+        f"(95 % paired bootstrap over requests: [{pct(low)}, {pct(high)}])", "",
     ]
     if report.get("gsb"):
         g = report["gsb"]
