@@ -88,6 +88,8 @@ def learner_config(cfg, tokenizer) -> dict:
             "gradient_checkpointing": lc.gradient_checkpointing, "fused_adam": lc.fused_adam,
             "ppo_epochs": lc.ppo_epochs, "mini_batches": lc.mini_batches,
             "tis_cap": lc.tis_cap,
+            # grpo (eq. 6) | sft (the NLL of the targets; relate_ray.sft sets it)
+            "objective": "grpo",
             "pad_id": pad_id(tokenizer)}
 
 

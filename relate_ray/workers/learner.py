@@ -69,8 +69,11 @@ class LearnerWorker:
         policy.config.use_cache = False
         if cfg["gradient_checkpointing"]:
             policy.gradient_checkpointing_enable()
-        self.reference = AutoModelForCausalLM.from_pretrained(model_path, torch_dtype=dtype).eval()
-        self.reference.requires_grad_(False)
+        # pi_ref for the KL term; objective sft has none.
+        self.reference = None
+        if cfg["objective"] != "sft":
+            self.reference = AutoModelForCausalLM.from_pretrained(model_path, torch_dtype=dtype).eval()
+            self.reference.requires_grad_(False)
         # fused: one kernel over ZeRO's flat fp32 partition instead of a dozen full passes (CPU and CUDA).
         optimizer = torch.optim.AdamW(policy.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"],
                                       betas=(0.9, 0.95), fused=cfg["fused_adam"])
@@ -88,7 +91,8 @@ class LearnerWorker:
         }
         self.engine, _, _, _ = deepspeed.initialize(model=policy, optimizer=optimizer, config=ds_config)
         self.device = self.engine.device
-        self.reference.to(self.device)
+        if self.reference is not None:
+            self.reference.to(self.device)
         return rank
 
     def ready(self) -> dict:
@@ -132,7 +136,7 @@ class LearnerWorker:
         timing = {"reference": 0.0, "old": 0.0, "forward": 0.0, "backward": 0.0, "optimizer": 0.0}
         t = time.perf_counter()
         # SFT (objective sft: the baseline trained on logged ads) has no KL term, so no reference pass.
-        sft = cfg.get("objective", "grpo") == "sft"
+        sft = cfg["objective"] == "sft"
         ref = {tuple(idx): None for idx in all_chunks} if sft else dict(
             zip(map(tuple, all_chunks), self._frozen_logprobs(self.reference, shard, all_chunks)))
         timing["reference"] = time.perf_counter() - t
@@ -183,9 +187,9 @@ class LearnerWorker:
         rollout_logp = micro.rollout_logprobs.to(self.device)
         t = time.perf_counter()
         logp = self._logprobs(self.engine, micro, trained=True).float()
-        if ref_logp is None:  # objective sft
+        if cfg["objective"] == "sft":
             loss, stats = sft_loss(logp, mask, agg=cfg["loss_agg"], normalizer=normalizer)
-            return self._backward_and_step(loss, stats, mask, timing, t), float(mask.sum())
+            return self._backward_and_step(loss, stats, timing, t), float(mask.sum())
         learner_old = old[tuple(idx)] if old is not None else logp.detach()  # the policy before this step
         old_logp = learner_old if cfg["recompute_old_logprobs"] else rollout_logp
         if mismatch is not None:
@@ -197,10 +201,9 @@ class LearnerWorker:
                                 agg=cfg["loss_agg"], normalizer=normalizer, is_weights=weights)
         if weights is not None:
             stats["tis_weight"] = float((weights * mask).sum() / mask.sum().clamp(min=1.0))
-        return self._backward_and_step(loss, stats, mask, timing, t), float(mask.sum())
+        return self._backward_and_step(loss, stats, timing, t), float(mask.sum())
 
-    def _backward_and_step(self, loss: torch.Tensor, stats: dict, mask: torch.Tensor, timing: dict,
-                           t: float) -> dict:
+    def _backward_and_step(self, loss: torch.Tensor, stats: dict, timing: dict, t: float) -> dict:
         """Backward of one micro-batch's loss; the optimizer steps on a mini-batch's last."""
         t, timing["forward"] = time.perf_counter(), timing["forward"] + time.perf_counter() - t
         # The loss is this micro-batch's share of the mini-batch's loss over all ranks (StepNormalizer),
