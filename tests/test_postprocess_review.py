@@ -79,3 +79,17 @@ def test_review_is_independent_of_the_training_rewards():
         assert "relate_ray.sim" not in path.read_text(), path  # no reward reads the market
     source = (root / "sim" / "review.py").read_text()
     assert "rewards" not in source.split('"""', 2)[2]  # the docstring may name it; the code may not import it
+
+
+
+def test_an_unparsable_answer_is_reviewed_on_its_whole_text():
+    """Evaluation reviews what would be shown: rambling with banned claims is not approved for
+    lacking the Title/Description fields (read as two empty fields, it would pass)."""
+    from relate_ray.evaluation.scoring import review_as_shown
+
+    request = _request()
+    rambling = "Our fares are risk-free and the cheapest in the world, guaranteed results"
+    assert review(request, "", "").approved
+    assert not review_as_shown(request, rambling).approved
+    formatted = "Title: Lisbon Flights From $59\nDescription: Free 23 kg bag on every fare."
+    assert review_as_shown(request, formatted).approved

@@ -51,7 +51,6 @@ class AdScorer:
         """One row per ad: every score, for ad i answering requests[i]."""
         from relate_ray.rewards.compliance import check
         from relate_ray.rewards.tokens import token_char_spans
-        from relate_ray.sim.review import review
 
         token_ids = [self.tokenizer.encode(t, add_special_tokens=False) for t in texts]
         spans = [token_char_spans(self.tokenizer, ids) for ids in token_ids]
@@ -66,7 +65,7 @@ class AdScorer:
         semantic = np.mean([unit_score(scores[n]) for n in SEMANTIC], axis=0)
         rows = []
         for i, (request, text, ad) in enumerate(zip(batch.requests, batch.texts, batch.ads)):
-            decision = review(request, ad.title, ad.description)
+            decision = review_as_shown(request, text)
             rows.append({
                 "request_id": request.id, "lang": request.lang, "text": text, "title": ad.title,
                 "description": ad.description, "format_ok": bool(ad.ok), "approved": decision.approved,
@@ -77,6 +76,16 @@ class AdScorer:
                 "ctr_sim": market[i]["ctr"], "ctcvr_sim": market[i]["ctcvr"], "tokens": len(token_ids[i]),
             })
         return rows
+
+
+def review_as_shown(request: AdRequest, text: str):
+    """The platform's review of an answer as it would be shown: its fields, or the whole text when
+    it has neither (`RewardBatch.content_ads`), so an unparsable answer is not approved for saying
+    nothing."""
+    from relate_ray.sim.review import review
+
+    ad = RewardBatch([request], [text]).content_ads()[0]
+    return review(request, ad.title, ad.description)
 
 
 def summarize(rows: Sequence[dict], max_penalty: float = 1.0) -> dict:
