@@ -10,14 +10,10 @@ DIR/report.json, DIR/report.md and DIR/eval_ads.jsonl. Any key of the run's conf
 from __future__ import annotations
 
 import logging
-import sys
-
-import hydra
-from omegaconf import DictConfig
 
 from relate_ray.config import register_configs, validate_config
 from relate_ray.evaluation.config import EvaluateJobConfig, register_eval_configs, validate_eval
-from relate_ray.launch import USER_ERRORS, check_overrides
+from relate_ray.launch import run_job
 
 log = logging.getLogger("relate_ray.evaluate")
 register_configs()
@@ -29,30 +25,16 @@ def validate(cfg) -> None:
     validate_eval(cfg)
 
 
-@hydra.main(config_path="../conf", config_name="evaluate", version_base="1.3")
-def main(cfg: DictConfig) -> None:
+def evaluate(cfg) -> None:
     from relate_ray.evaluation.job import run_evaluation
 
-    try:
-        validate(cfg)
-        report = run_evaluation(cfg)
-    except USER_ERRORS as err:
-        sys.stderr.write(f"error: {err}\n")
-        sys.exit(1)
-    finally:
-        import ray
-
-        if ray.is_initialized():
-            ray.shutdown()
+    report = run_evaluation(cfg)
     low, high = report["delta_ctcvr_sim_ci"]
-    log.info("delta_ctcvr_sim %+.2f%% [%+.2f%%, %+.2f%%], compliance %.3f, diversity %.3f; %s/report.json",
-             100 * report["delta_ctcvr_sim"], 100 * low, 100 * high, report["compliance_rate"],
+    pct = lambda x: "n/a" if x is None else f"{100 * x:+.2f}%"  # noqa: E731
+    log.info("delta_ctcvr_sim %s [%s, %s], compliance %.3f, diversity %.3f; %s/report.json",
+             pct(report["delta_ctcvr_sim"]), pct(low), pct(high), report["compliance_rate"],
              report["diversity"], cfg.out)
 
 
 if __name__ == "__main__":
-    problem = check_overrides(sys.argv[1:], "evaluate", validate, EvaluateJobConfig)
-    if problem:
-        sys.stderr.write(f"error: {problem}\n")
-        sys.exit(2)
-    main()
+    run_job("evaluate", EvaluateJobConfig, validate, evaluate)

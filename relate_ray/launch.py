@@ -132,6 +132,34 @@ def main(cfg: DictConfig) -> None:
     log.info("outputs in %s", out_dir)
 
 
+def run_job(config_name: str, schema, validate, job) -> None:
+    """The `__main__` of a Hydra job beside the main one (`evaluate`, `sft`): a bad override or value
+    is one line and exit 2 before anything starts; then `job(cfg)` runs under conf/<config_name>.yaml,
+    a user error in it is one line and exit 1, and Ray is shut down whatever happens."""
+    problem = check_overrides(sys.argv[1:], config_name, validate, schema)
+    if problem:
+        sys.stderr.write(f"error: {problem}\n")
+        sys.exit(2)
+
+    # Absolute: Hydra resolves a relative path against the module that declares the function, which
+    # here is not the job's own __main__.
+    @hydra.main(config_path=str(DEFAULT_CONF_DIR), config_name=config_name, version_base="1.3")
+    def _main(cfg: DictConfig) -> None:
+        try:
+            validate(cfg)
+            job(cfg)
+        except USER_ERRORS as err:
+            sys.stderr.write(f"error: {err}\n")
+            sys.exit(1)
+        finally:
+            import ray
+
+            if ray.is_initialized():
+                ray.shutdown()
+
+    _main()
+
+
 if __name__ == "__main__":
     problem = check_overrides(sys.argv[1:])
     if problem:

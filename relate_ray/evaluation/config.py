@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from relate_ray.config import ConfigError, RelateConfig
+from relate_ray.config import ConfigError, RelateConfig, check_setting
 
 
 @dataclass
@@ -55,17 +55,13 @@ def check_model_folder(path: str, key: str) -> Path:
 
 def validate_eval(cfg) -> None:
     e = cfg.eval
-    for ok, key, message, value in (
-        (e.num_requests >= 1, "eval.num_requests", "must be at least 1", e.num_requests),
-        (e.samples_per_request >= 1, "eval.samples_per_request", "must be at least 1", e.samples_per_request),
-        (e.temperature > 0, "eval.temperature", "must be positive", e.temperature),
-        (e.bootstrap_samples >= 100, "eval.bootstrap_samples", "must be at least 100", e.bootstrap_samples),
-        (0 < e.ci_level < 1, "eval.ci_level", "must be in (0, 1)", e.ci_level),
-        (0 <= e.same_margin < 0.5, "eval.same_margin", "must be in [0, 0.5)", e.same_margin),
-        (bool(cfg.out), "out", "must name an output folder", cfg.out),
-    ):
-        if not ok:
-            raise ConfigError(f"{key}: {message}, got {value!r}")
+    check_setting(e.num_requests >= 1, "eval.num_requests", "must be at least 1", e.num_requests)
+    check_setting(e.samples_per_request >= 1, "eval.samples_per_request", "must be at least 1", e.samples_per_request)
+    check_setting(e.temperature > 0, "eval.temperature", "must be positive", e.temperature)
+    check_setting(e.bootstrap_samples >= 100, "eval.bootstrap_samples", "must be at least 100", e.bootstrap_samples)
+    check_setting(0 < e.ci_level < 1, "eval.ci_level", "must be in (0, 1)", e.ci_level)
+    check_setting(0 <= e.same_margin < 0.5, "eval.same_margin", "must be in [0, 0.5)", e.same_margin)
+    check_setting(bool(cfg.out), "out", "must name an output folder", cfg.out)
     if cfg.checkpoint:
         check_model_folder(cfg.checkpoint, "checkpoint")
     if cfg.baseline != "nlg":
@@ -102,19 +98,17 @@ class SFTJobConfig(RelateConfig):
 
 def validate_sft(cfg) -> None:
     s = cfg.sft
-    for ok, key, message, value in (
-        (s.signal in ("ctcvr", "ctr"), "sft.signal", "must be ctcvr or ctr", s.signal),
-        (s.prior_impressions >= 0, "sft.prior_impressions", "must be >= 0", s.prior_impressions),
-        (s.per_request >= 1, "sft.per_request", "must be at least 1", s.per_request),
-        (s.min_lift >= 0, "sft.min_lift", "must be >= 0", s.min_lift),
-        (s.max_examples >= 1, "sft.max_examples", "must be at least 1", s.max_examples),
-        (s.epochs >= 1, "sft.epochs", "must be at least 1", s.epochs),
-        (s.batch_size >= 1, "sft.batch_size", "must be at least 1", s.batch_size),
-        (s.lr > 0, "sft.lr", "must be positive", s.lr),
-        (bool(cfg.out), "out", "must name an output folder", cfg.out),
-    ):
-        if not ok:
-            raise ConfigError(f"{key}: {message}, got {value!r}")
+    from relate_ray.evaluation.sft_data import SIGNALS
+
+    check_setting(s.signal in SIGNALS, "sft.signal", f"must be {' or '.join(SIGNALS)}", s.signal)
+    check_setting(s.prior_impressions >= 0, "sft.prior_impressions", "must be >= 0", s.prior_impressions)
+    check_setting(s.per_request >= 1, "sft.per_request", "must be at least 1", s.per_request)
+    check_setting(s.min_lift >= 0, "sft.min_lift", "must be >= 0", s.min_lift)
+    check_setting(s.max_examples >= 1, "sft.max_examples", "must be at least 1", s.max_examples)
+    check_setting(s.epochs >= 1, "sft.epochs", "must be at least 1", s.epochs)
+    check_setting(s.batch_size >= 1, "sft.batch_size", "must be at least 1", s.batch_size)
+    check_setting(s.lr > 0, "sft.lr", "must be positive", s.lr)
+    check_setting(bool(cfg.out), "out", "must name an output folder", cfg.out)
     if s.logs and not Path(s.logs).is_file():
         raise ConfigError(f"sft.logs: {s.logs!r} is not a file")
 

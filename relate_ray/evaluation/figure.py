@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-COMPONENTS = ("total", "length", "format", "ctcvr", "diversity", "judge", "relevance", "correctness", "risk")
-
 
 def moving_average(values: list[float], width: int) -> list[float]:
     """Trailing mean over up to `width` values (the first points average what they have)."""
@@ -25,7 +23,10 @@ def plot_rewards(runs, path: Path, smooth: int = 5) -> list[str]:
     matplotlib.use("Agg")  # files only, no display
     import matplotlib.pyplot as plt
 
-    drawn = [c for c in COMPONENTS if any(f"reward/{c}" in r for run in runs for r in run.rows)]
+    # reward/total first, then every component in the order the runs logged them.
+    keys = dict.fromkeys(k for run in runs for r in run.rows for k in r if k.startswith("reward/"))
+    keys.pop("reward/dropped_groups", None)  # a count of failed groups, not a reward
+    drawn = ["total"] * ("reward/total" in keys) + [k.split("/", 1)[1] for k in keys if k != "reward/total"]
     cols = 3
     rows = (len(drawn) + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.0 * rows), squeeze=False)

@@ -21,6 +21,7 @@ from relate_ray.data.schema import AdRequest
 from relate_ray.evaluation.metrics import delta_ctcvr, gsb_counts, paired_bootstrap_ci
 from relate_ray.evaluation.report_files import write_report_md
 from relate_ray.evaluation.scoring import AdScorer, per_request, summarize
+from relate_ray.trainer.cluster import start_job_ray
 
 log = logging.getLogger(__name__)
 
@@ -64,18 +65,6 @@ def models(cfg) -> tuple[Path, Path, bool]:
     return policy, baseline, post
 
 
-def _start_ray(cfg) -> None:
-    from relate_ray.trainer.cluster import NAMESPACE
-
-    if ray.is_initialized():
-        return
-    if cfg.cluster.address == "local":
-        ray.init(num_cpus=max(4, os.cpu_count() or 1), include_dashboard=False, namespace=NAMESPACE,
-                 log_to_driver=False)
-    else:
-        ray.init(address=cfg.cluster.address, namespace=NAMESPACE, log_to_driver=False)
-
-
 def _engine(cfg, path: Path):
     from relate_ray.workers.rollout_worker import RolloutWorker
 
@@ -117,7 +106,7 @@ def run_evaluation(cfg) -> dict:
     k = cfg.eval.samples_per_request
     flat = [r for r in requests for _ in range(k)]
     progress.set_postfix_str("engines")
-    _start_ray(cfg)
+    start_job_ray(cfg)
     engines = {"policy": _engine(cfg, policy_path)}
     engines["baseline"] = engines["policy"] if baseline_path == policy_path else _engine(cfg, baseline_path)
     judge = None

@@ -11,9 +11,9 @@ from pathlib import Path
 from statistics import mean
 
 from relate_ray.data.readers import DataFileError
+from relate_ray.evaluation.metrics import unit_score
+from relate_ray.evaluation.scoring import SEMANTIC, STRUCTURAL
 
-STRUCTURAL = ("length", "format")
-SEMANTIC = ("correctness", "relevance", "risk")
 PRESET_ORDER = ("model1", "model2", "model3", "model4", "relate")
 
 
@@ -45,10 +45,6 @@ def read_run(path: Path) -> Run:
     return Run(path, preset, sorted(rows, key=lambda r: r["step"]))
 
 
-def _unit(value: float) -> float:
-    return min(1.0, max(0.0, (value + 1.0) / 2.0))
-
-
 def _window_mean(rows: list[dict], key: str) -> float | None:
     values = [r[key] for r in rows if key in r]
     return mean(values) if values else None
@@ -67,7 +63,7 @@ def table3_row(run: Run, step: int, window: int = 5) -> dict:
     last_eval = evals[-1] if evals else {}
 
     def group(names):
-        values = [_unit(parts[n]) for n in names if parts[n] is not None]
+        values = [float(unit_score(parts[n])) for n in names if parts[n] is not None]
         return mean(values) if values else None
 
     return {

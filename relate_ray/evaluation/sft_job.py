@@ -66,7 +66,7 @@ def _train(cfg, policy: Path, tokenizer, examples: list, out: Path) -> list[floa
     """Optimizer steps of sft.batch_size examples (a last partial batch is dropped); the mean NLL
     per target token of each step."""
     from relate_ray.sync.broadcast import free_port
-    from relate_ray.trainer.cluster import NAMESPACE
+    from relate_ray.trainer.cluster import start_job_ray
     from relate_ray.trainer.learner_batch import LearnerBatch, learner_shards
     from relate_ray.trainer.setup import learner_config
     from relate_ray.workers.learner import LearnerWorker
@@ -75,9 +75,7 @@ def _train(cfg, policy: Path, tokenizer, examples: list, out: Path) -> list[floa
     batch_size = min(s.batch_size, len(examples))
     lcfg = {**learner_config(cfg, tokenizer), "objective": "sft", "lr": s.lr, "samples_per_rank": batch_size,
             "mini_batches": 1, "ppo_epochs": 1, "beta": 0.0}
-    if not ray.is_initialized():
-        ray.init(num_cpus=max(2, os.cpu_count() or 1), include_dashboard=False, namespace=NAMESPACE,
-                 log_to_driver=False)
+    start_job_ray(cfg)
     learner = LearnerWorker.options(num_cpus=1, num_gpus=cfg.cluster.gpus_per_learner_rank).remote(
         0, 1, "127.0.0.1", free_port(), str(policy), lcfg, cfg.learner.threads or (os.cpu_count() or 1))
     ray.get(learner.ready.remote())

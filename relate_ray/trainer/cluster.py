@@ -51,6 +51,18 @@ def start_ray(cfg, plan: RunPlan) -> None:
     check_placeable(plan, ray.cluster_resources())
 
 
+def start_job_ray(cfg) -> None:
+    """Ray for a job without a run plan (evaluate, sft): a local instance (no dashboard) or the
+    cluster at cluster.address; nothing if this process already has one."""
+    if ray.is_initialized():
+        return
+    if cfg.cluster.address == "local":
+        ray.init(num_cpus=max(4, os.cpu_count() or 1), include_dashboard=False, namespace=NAMESPACE,
+                 log_to_driver=False)
+    else:
+        ray.init(address=cfg.cluster.address, namespace=NAMESPACE, log_to_driver=False)
+
+
 def reserve_placement_groups(plan: RunPlan, timeout_s: float) -> dict:
     """One Ray placement group per planned group, ready: {name: PlacementGroup}. A group the
     cluster cannot reserve within `timeout_s` (STRICT_PACK bundles no single node holds, say)
