@@ -1,7 +1,7 @@
 """`python -m relate_ray.bench WHAT`: speed figures for the README and issue notes.
 
     python -m relate_ray.bench ngram [--responses 512 --tokens 64 --repeat 5]
-    python -m relate_ray.bench rollout [--dtype float32|bfloat16|auto --prompts 4 --n 5 --tokens 48]
+    python -m relate_ray.bench rollout [--dtype float32|bfloat16|auto --prompts 4 --n 5 --tokens 48 --eager]
     python -m relate_ray.bench learner [--prompt-tokens 150 --n 5 --tokens 48]
     python -m relate_ray.bench learner-step [--set KEY=VALUE ... --threads 2 --repeat 3]
     python -m relate_ray.bench engine [--subprocesses]
@@ -47,7 +47,7 @@ def bench_rollout(args: argparse.Namespace) -> dict:
     from relate_ray.assets import DEFAULT_POLICY, resolve_model
     from relate_ray.rollout.vllm_engine import build_llm, resolve_dtype, sample
 
-    llm = build_llm(resolve_model(DEFAULT_POLICY), dtype=args.dtype, max_model_len=1024)
+    llm = build_llm(resolve_model(DEFAULT_POLICY), dtype=args.dtype, max_model_len=1024, compile=not args.eager)
     prompt = "<|im_start|>user\nWrite a short ad for cheap flights to Lisbon.<|im_end|>\n<|im_start|>assistant\n"
     rates = []
     for _ in range(args.repeat + 1):
@@ -55,7 +55,7 @@ def bench_rollout(args: argparse.Namespace) -> dict:
         groups = sample(llm, [prompt] * args.prompts, n=args.n, temperature=0.7, max_tokens=args.tokens)
         tokens = sum(len(c.token_ids) for group in groups for c in group)
         rates.append(tokens / (time.perf_counter() - t0))
-    return {"dtype": resolve_dtype(args.dtype), "sequences": args.prompts * args.n,
+    return {"dtype": resolve_dtype(args.dtype), "compiled": not args.eager, "sequences": args.prompts * args.n,
             "tokens_per_s": round(statistics.median(rates[1:]), 1)}
 
 
@@ -206,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     rollout.add_argument("--n", type=int, default=5)
     rollout.add_argument("--tokens", type=int, default=48)
     rollout.add_argument("--repeat", type=int, default=2)
+    rollout.add_argument("--eager", action="store_true", help="enforce_eager (rollout.compile=false)")
     rollout.set_defaults(func=bench_rollout)
     learner = sub.add_parser("learner", help="learner forward+backward: full vs shared-prompt")
     learner.add_argument("--prompt-tokens", type=int, default=150)

@@ -58,12 +58,15 @@ def rollout_section(path: str, dtype: str, prompt_ids: list[list[int]], repeat: 
     """Our rollout worker in a Ray actor against transformers generate, same work."""
     import ray
 
+    from relate_ray.config import RolloutConfig
     from relate_ray.workers.rollout_worker import RolloutWorker
 
     cores = os.cpu_count() or 1
     ray.init(num_cpus=max(cores, 2), include_dashboard=False, log_to_driver=False)
     try:
-        worker = RolloutWorker.options(num_cpus=1).remote(path, dtype, 0, 1024, 1, 0.5, cores)
+        # Compiled as the run starts it (rollout.compile).
+        worker = RolloutWorker.options(num_cpus=1).remote(path, dtype, 0, 1024, 1, 0.5, cores,
+                                                          compile=RolloutConfig.compile)
         info = ray.get(worker.ready.remote())
 
         def rate(prompts: list[list[int]]) -> float:

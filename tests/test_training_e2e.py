@@ -18,7 +18,10 @@ pytestmark = pytest.mark.slow
 
 TINY = ["trainer.prompts_per_step=2", "rollout.group_size=2", "rollout.max_new_tokens=16",
         "learner.micro_batch_size=2", "trainer.eval_every=0", "trainer.eval_prompts=2",
-        "trainer.checkpoint_every=1", "data.n_requests=40", "data.n_impressions=400", "cluster.include_dashboard=false"]
+        "trainer.checkpoint_every=1", "data.n_requests=40", "data.n_impressions=400", "cluster.include_dashboard=false",
+        # Eager engines: compiling costs each start 15-60 s, more than these runs sample; the compiled
+        # engine's weight sync is tested in test_weight_sync.py.
+        "rollout.compile=false"]
 # The random tiny policy never writes a title and a description, and an unservable answer earns the
 # CTCVR reward's floor, so every group would tie and no weight would move. Scoring its whole text
 # (malformed=content) keeps the CTCVR score graded: nonzero advantages, a learner that moves.

@@ -1,5 +1,5 @@
-"""Weight sync takes effect, for each CPU backend and for a bf16 engine: after learner steps and a
-sync, the vLLM engine's log-probs of a fixed response match the learner's updated policy and differ
+"""Weight sync takes effect, for each CPU backend, a compiled engine and a bf16 engine: after learner
+steps and a sync, the vLLM engine's log-probs of a fixed response match the learner's updated policy and differ
 from before; the rollout's sampling log-probs are of the tempered distribution (slow: real Ray
 actors, real vLLM engines and real DeepSpeed learners)."""
 
@@ -21,9 +21,9 @@ def ray_session():
     ray.shutdown()
 
 
-def start_pair(policy_dir, engine_dtype: str, **learner_overrides):
-    """A rollout engine in `engine_dtype` and an fp32 learner rank with the run's own settings
-    (learner_overrides aside), both ready."""
+def start_pair(policy_dir, engine_dtype: str, compile_engine: bool = False, **learner_overrides):
+    """A rollout engine in `engine_dtype` (torch.compiled if compile_engine) and an fp32 learner rank
+    with the run's own settings (learner_overrides aside), both ready."""
     import ray
     from omegaconf import OmegaConf
     from transformers import AutoTokenizer
@@ -35,7 +35,7 @@ def start_pair(policy_dir, engine_dtype: str, **learner_overrides):
     from relate_ray.workers.rollout_worker import RolloutWorker
 
     tokenizer = AutoTokenizer.from_pretrained(policy_dir)
-    rollout = RolloutWorker.remote(str(policy_dir), engine_dtype, 0, 512, 1, 0.5)
+    rollout = RolloutWorker.remote(str(policy_dir), engine_dtype, 0, 512, 1, 0.5, compile=compile_engine)
     cfg = OmegaConf.structured(RelateConfig)
     cfg.trainer.prompts_per_step, cfg.rollout.group_size = 1, 2
     cfg.learner.update(learner_overrides)
@@ -79,7 +79,10 @@ def test_bf16_engine_follows_an_fp32_learner_at_the_runs_learning_rate(ray_sessi
 @pytest.fixture(scope="module")
 def actors(ray_session, policy_dir):
     # The run's own learner settings, with a large step (lr 1e-3, no KL) so the weights visibly move.
-    rollout, learner, tokenizer = start_pair(policy_dir, "float32", lr=1e-3, beta=0.0, micro_batch_size=2)
+    # The engine is compiled, as rollout.compile's default: the in-place weight loads must reach the
+    # compiled graphs (an inductor build that froze weights as constants would sample stale ones).
+    rollout, learner, tokenizer = start_pair(policy_dir, "float32", compile_engine=True, lr=1e-3, beta=0.0,
+                                             micro_batch_size=2)
     prompt = tokenizer(PROMPT, add_special_tokens=False)["input_ids"]
     responses = {backend: tokenizer(text, add_special_tokens=False)["input_ids"] for backend, text in
                  [("shm", "Title: Lisbon Flights From $59"), ("gloo", "Cheap fares to Portugal, book now")]}

@@ -59,12 +59,16 @@ def build_llm(
     worker_extension_cls: str | None = None,
     in_process: bool = True,
     logprobs_mode: str = "raw_logprobs",
+    compile: bool = False,
 ):
     """Start a vLLM engine on the local device (CPU build or CUDA build, whichever is installed).
 
     in_process: the engine core and its single worker (tensor_parallel_size 1) run in this process,
     instead of two more processes that each import torch and vLLM again; `python -m relate_ray.bench
     engine [--subprocesses]` measures the difference (start-up time, processes, resident memory).
+    compile: torch.compile the model (vLLM's default) instead of `enforce_eager`. Faster sampling,
+    slower start; the compiled graphs take the weights as inputs, so in-place weight loads (the sync)
+    reach them.
     logprobs_mode: what the returned log-probs are of. vLLM's default `raw_logprobs` is the model's
     distribution before temperature; the rollout asks for `processed_logprobs` (after temperature
     and top-p, the distribution it sampled from), which is what the learner computes too.
@@ -72,6 +76,10 @@ def build_llm(
     # Both must be set before the engine starts; the KV cache size is ignored by the CUDA build.
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(kv_cache_gib))
     os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0" if in_process else "1"
+    # vLLM 0.32's AOT-compiled artifacts fail to load again with torch 2.13 ("'function' object has
+    # no attribute 'finalize_loading'"), so every start recompiled (~60 s); the inductor cache path
+    # does reload (engine start ~24 s instead of ~75 s, measured here).
+    os.environ.setdefault("VLLM_USE_AOT_COMPILE", "0")
     from vllm import LLM
 
     kwargs = dict(
@@ -80,7 +88,7 @@ def build_llm(
         seed=seed,
         max_model_len=max_model_len,
         gpu_memory_utilization=gpu_memory_utilization,
-        enforce_eager=True,  # no graph capture: start-up dominates at our sizes
+        enforce_eager=not compile,
         logprobs_mode=logprobs_mode,
     )
     if in_process:

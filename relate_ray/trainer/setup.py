@@ -126,7 +126,8 @@ def build_actors(cfg, data: RunData, run_id: str) -> Actors:
     restartable = {"max_restarts": cfg.fault.max_restarts, "max_task_retries": 0}
     rollout = {a.name: RolloutWorker.options(**actor_options(a, groups), **restartable).remote(
         str(data.policy_path), cfg.model.dtype, cfg.seed + a.index, rc.max_model_len, rc.kv_cache_gib,
-        rc.gpu_memory_utilization, rc.threads or max(1, cores // rc.num_workers)) for a in plan.of("rollout")}
+        rc.gpu_memory_utilization, rc.threads or max(1, cores // rc.num_workers), rc.compile)
+        for a in plan.of("rollout")}
     lcfg = learner_config(cfg, data.tokenizer)
     threads = cfg.learner.threads or max(1, cores // cfg.learner.num_ranks)
     learners = {a.name: LearnerWorker.options(**actor_options(a, groups)).remote(

@@ -18,8 +18,9 @@ log = logging.getLogger(__name__)
 @ray.remote
 class RolloutWorker:
     def __init__(self, model_path: str, dtype: str, seed: int, max_model_len: int, kv_cache_gib: int,
-                 gpu_memory_utilization: float, threads: int = 0) -> None:
-        """threads: CPU threads of the engine (0: leave Ray's setting, one per CPU the actor asked)."""
+                 gpu_memory_utilization: float, threads: int = 0, compile: bool = False) -> None:
+        """threads: CPU threads of the engine (0: leave Ray's setting, one per CPU the actor asked).
+        compile: torch.compile the model (`rollout.compile`) instead of running it eagerly."""
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
         if threads:
             # Before torch loads: its thread pool and vLLM-CPU's thread binding both read it once.
@@ -32,7 +33,7 @@ class RolloutWorker:
         self.llm = build_llm(model_path, dtype=self.dtype, seed=seed, max_model_len=max_model_len,
                              kv_cache_gib=kv_cache_gib, gpu_memory_utilization=gpu_memory_utilization,
                              worker_extension_cls="relate_ray.sync.vllm_extension.WeightLoaderExtension",
-                             logprobs_mode="processed_logprobs")
+                             logprobs_mode="processed_logprobs", compile=compile)
         self.version = 0
 
     def ready(self) -> dict:
