@@ -133,4 +133,4 @@ def test_rollout_engine_samples_with_the_learners_new_weights(actors, backend, t
     assert abs((after.sum() - before.sum()) - learner_moved) < 0.1 * learner_moved  # the engine moved with it
     assert np.allclose(after, learner_after, atol=2e-2)
     weights.close()
-    assert not list(tmp_path.iterdir())  # shm buckets are released after every sync
+    assert not list(tmp_path.iterdir())  # the shm buckets (reused by each sync) are freed at close

@@ -49,6 +49,17 @@ def cast_weights(values: torch.Tensor, dtype: torch.dtype, rounding: str,
     return values.detach().to(dtype=dtype, copy=True)
 
 
+def cast_into(out: torch.Tensor, values: torch.Tensor, rounding: str,
+              generator: torch.Generator | None = None) -> torch.Tensor:
+    """Write `values` into `out` (its dtype and shape) as `cast_weights` would cast them, without a
+    second full-size copy for a same-dtype or round-to-nearest cast. Returns out."""
+    if rounding not in ROUNDINGS:
+        raise ValueError(f"rounding must be one of {', '.join(ROUNDINGS)}, got {rounding!r}")
+    if rounding == "stochastic" and out.dtype == torch.bfloat16 and values.dtype == torch.float32:
+        return out.copy_(stochastic_round_bf16(values, generator).view(out.shape))
+    return out.copy_(values.detach().view(out.shape))
+
+
 def sync_generator(seed: int, key: int, device: torch.device | str = "cpu") -> torch.Generator:
     """The rounding draws of one sync depend only on (run seed, key); the learner's key is its
     optimizer step, so a resumed run rounds exactly as an uninterrupted one."""

@@ -2,23 +2,90 @@
 
 vLLM's engine core runs in its own process, so weights must cross a process boundary whatever the
 driver does; shared-memory files cost one memory copy on each side and no pickling. The publisher
-writes the learner's parameters in buckets of about `bucket_mb`, in the rollout dtype; each loader
-reads them memory-mapped inside the engine worker (relate_ray.sync.vllm_extension).
+writes the learner's parameters in buckets of about `bucket_mb`, in the rollout dtype, straight
+into the memory-mapped file (cast on the way: `write_bucket`); each loader views them in place
+inside the engine worker (`read_bucket`, relate_ray.sync.vllm_extension), and the engine's reload
+is the one copy on that side. safetensors' own `save_file` serialized each bucket to bytes and
+wrote those (two more copies); with it, publishing the 135M policy in fp32 took 0.46 s.
 """
 
 from __future__ import annotations
 
+import json
+import mmap
 import os
 import shutil
-from collections.abc import Iterable
+import struct
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import torch
 
 from relate_ray.sync.base import WeightManifest, WeightPublisher
-from relate_ray.sync.rounding import cast_weights, sync_generator
+from relate_ray.sync.rounding import cast_into, sync_generator
 
 _DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
+# safetensors' dtype names (the file format: 8-byte header size, JSON header, raw little-endian data).
+_CODES = {torch.bfloat16: "BF16", torch.float16: "F16", torch.float32: "F32"}
+_FROM_CODE = {code: dtype for dtype, code in _CODES.items()}
+
+
+def write_bucket(path: Path, specs: list[tuple[str, tuple[int, ...]]], dtype: torch.dtype,
+                 fill: Callable[[int, torch.Tensor], None]) -> int:
+    """Write a safetensors file of the `specs` (name, shape) tensors in `dtype`: `fill(i, out)`
+    writes tensor i into `out`, its place in the mapped file. Returns the data bytes."""
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    header, offset = {}, 0
+    for name, shape in specs:
+        nbytes = itemsize * int(torch.Size(shape).numel())
+        header[name] = {"dtype": _CODES[dtype], "shape": list(shape), "data_offsets": [offset, offset + nbytes]}
+        offset += nbytes
+    encoded = json.dumps(header, separators=(",", ":")).encode()
+    encoded += b" " * (-len(encoded) % 8)  # the data starts 8-byte aligned, as safetensors writes it
+    prefix = struct.pack("<Q", len(encoded)) + encoded
+    start, total = len(prefix), len(prefix) + max(offset, 1)
+    # The same layout as the file already there (the previous sync's): overwrite it in place. Its
+    # pages stay allocated, which saves a third of the write (a fresh tmpfs page is zeroed on its
+    # first touch) and the unlink.
+    reuse = path.is_file() and path.stat().st_size == total and _prefix_of(path, start) == prefix
+    with open(path, "r+b" if reuse else "w+b") as handle:
+        if not reuse:
+            handle.truncate(total)
+        with mmap.mmap(handle.fileno(), total) as mapped:
+            mapped[:start] = prefix
+            data = torch.frombuffer(mapped, dtype=torch.uint8, offset=start, count=offset) if offset else None
+            for i, (name, shape) in enumerate(specs):
+                begin, end = header[name]["data_offsets"]
+                if end > begin:
+                    fill(i, data[begin:end].view(dtype).view(shape))
+            del data  # the view must go before the mapping closes
+    return offset
+
+
+def _prefix_of(path: Path, size: int) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read(size)
+
+
+def read_bucket(path: str) -> Iterator[tuple[str, torch.Tensor]]:
+    """(name, tensor) of a safetensors bucket, each a view of the mapped file (no copy): valid
+    while the caller holds it; the loader copies it into the engine's weights."""
+    with open(path, "rb") as handle:
+        (length,) = struct.unpack("<Q", handle.read(8))
+        header = json.loads(handle.read(length))
+        # ACCESS_COPY: a writable private mapping (torch.frombuffer wants one); nothing is written.
+        mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_COPY)
+    start = 8 + length
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        begin, end = entry["data_offsets"]
+        dtype = _FROM_CODE[entry["dtype"]]
+        if end == begin:
+            yield name, torch.empty(entry["shape"], dtype=dtype)
+            continue
+        flat = torch.frombuffer(mapped, dtype=torch.uint8, offset=start + begin, count=end - begin)
+        yield name, flat.view(dtype).view(entry["shape"])
 
 
 def default_shm_root() -> Path:
@@ -38,42 +105,38 @@ class SharedMemoryPublisher(WeightPublisher):
         self.bucket_bytes = bucket_mb << 20
         self.root = (root or default_shm_root()) / run_id
 
-    def _version_dir(self, version: int) -> Path:
-        return self.root / f"v{version:06d}"
-
     def publish(self, named_tensors: Iterable[tuple[str, torch.Tensor]], version: int,
                 rounding_key: int | None = None) -> WeightManifest:
-        from safetensors.torch import save_file
-
-        folder = self._version_dir(version)
+        # One set of bucket files for the run, overwritten by each version (write_bucket): the
+        # engines have loaded a version before the next is published.
+        folder = self.root
         folder.mkdir(parents=True, exist_ok=True)
         manifest = WeightManifest(self.name, version)
-        bucket: dict[str, torch.Tensor] = {}
-        size = 0
-
-        def flush() -> None:
-            nonlocal bucket, size
-            path = folder / f"bucket_{len(manifest.buckets):04d}.safetensors"
-            save_file(bucket, str(path))
-            manifest.buckets.append(str(path))
-            bucket, size = {}, 0
-
-        generator = sync_generator(self.seed, version if rounding_key is None else rounding_key)
+        itemsize = torch.empty((), dtype=self.dtype).element_size()
+        buckets, size = [[]], 0
         for name, tensor in named_tensors:
-            # A fresh tensor per name: tied weights share storage, which safetensors refuses to save twice.
-            value = cast_weights(tensor.detach().to("cpu"), self.dtype, self.rounding, generator).contiguous()
-            bucket[name] = value
-            size += value.numel() * value.element_size()
-            manifest.num_tensors += 1
-            manifest.num_bytes += value.numel() * value.element_size()
-            if size >= self.bucket_bytes:
-                flush()
-        if bucket:
-            flush()
+            if buckets[-1] and size >= self.bucket_bytes:
+                buckets.append([])
+                size = 0
+            buckets[-1].append((name, tensor))
+            size += tensor.numel() * itemsize
+        generator = sync_generator(self.seed, version if rounding_key is None else rounding_key)
+        for bucket in buckets:
+            if not bucket:
+                continue
+            path = folder / f"bucket_{len(manifest.buckets):04d}.safetensors"
+            # Each tensor is cast straight into the file, in order, so the rounding draws follow
+            # the parameters' order as they always have.
+            manifest.num_bytes += write_bucket(
+                path, [(name, tuple(t.shape)) for name, t in bucket], self.dtype,
+                lambda i, out: cast_into(out, bucket[i][1].detach().to("cpu"), self.rounding, generator))
+            manifest.buckets.append(str(path))
+            manifest.num_tensors += len(bucket)
         return manifest
 
     def release(self, version: int) -> None:
-        shutil.rmtree(self._version_dir(version), ignore_errors=True)
+        """Nothing to free per version: the bucket files are reused by the next one, and go at close
+        (they hold one copy of the weights in the engines' dtype meanwhile)."""
 
     def close(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
