@@ -4,16 +4,18 @@ One workload (the bundled SmolLM2-135M, the run's own 2 prompts a step of the em
 tokens, temperature 0.9, lr 2e-5, beta 0.04, a length + format reward, one optimizer step per
 batch as TRL's default takes: learner.mini_batches=1), measured in one process tree so that a noisy
 machine moves every number together:
-- rollout: tokens/s of our RolloutWorker inside its Ray actor (as the run uses it) against
-  transformers `generate` on the same prompts, G, max new tokens, sampling settings and dtype; and
-  our worker's tokens/s as the prompts per call grow.
+- rollout: tokens/s of our RolloutWorker inside its Ray actor (as the run uses it: compiled,
+  rollout.compile) against transformers `generate` on the same prompts, G, max new tokens, sampling
+  settings and dtype.
 - train: samples/s of a real `relate_ray.launch` run (steps after the warm-up ones), and of TRL's
   GRPOTrainer on the same model, prompts, G, tokens, batch, lr, beta, dtype and reward (when trl is
   installed: `pip install --no-deps trl==1.16.0`, a bench-only extra).
 - step: the run's mean step split by phase, sync as a share of the step, megabytes per sync, and the
   peak resident memory of each actor (sampled from /proc while it runs).
 - scorers: the n-gram detector's and the compliance checker's throughput.
-Writes DIR/bench.json and prints a table.
+- grid: the step split as G, prompts per step and max new tokens grow, with every reward of the
+  `relate` preset streamed to its workers (relate_ray/bench_grid.py).
+Writes DIR/bench.json and prints a table; about 13 minutes in float32 on 2 cores.
 """
 
 from __future__ import annotations
@@ -30,9 +32,11 @@ import threading
 import time
 from pathlib import Path
 
+from relate_ray.bench_grid import grid_section
+
 log = logging.getLogger("relate_ray.bench")
 PROMPTS, G, TOKENS, TEMPERATURE, LR, BETA = 2, 5, 48, 0.9, 2e-5, 0.04
-WARMUP_STEPS, STEPS = 2, 6
+WARMUP_STEPS, STEPS = 2, 4
 
 
 def workload_prompts(tokenizer, steps: int) -> tuple[list, list[list[int]]]:
@@ -78,14 +82,13 @@ def rollout_section(path: str, dtype: str, prompt_ids: list[list[int]], repeat: 
             return statistics.median(rates[1:])
 
         vllm_rate = rate(prompt_ids[:PROMPTS])
-        scaling = {str(k): round(rate(prompt_ids[:k]), 1) for k in (PROMPTS, 4, 8)}
         ray.kill(worker)
     finally:
         ray.shutdown()
     hf_rate = hf_generate_rate(path, info["dtype"], prompt_ids[:PROMPTS], repeat)
     return {"dtype": info["dtype"], "threads": info["threads"], "sequences": PROMPTS * G,
             "vllm_tokens_per_s": round(vllm_rate, 1), "hf_tokens_per_s": round(hf_rate, 1),
-            "speedup": round(vllm_rate / hf_rate, 2), "vllm_tokens_per_s_by_prompts": scaling}
+            "speedup": round(vllm_rate / hf_rate, 2)}
 
 
 def hf_generate_rate(path: str, dtype: str, prompt_ids: list[list[int]], repeat: int) -> float:
@@ -270,7 +273,8 @@ def run(out: Path, dtype: str) -> dict:
     for name, section in (("rollout", lambda: rollout_section(path, dtype, prompt_ids)),
                           ("relate", lambda: relate_section(out, dtype)),
                           ("trl", lambda: trl_section(path, dtype, requests)),
-                          ("scorers", lambda: scorer_section(requests))):
+                          ("scorers", lambda: scorer_section(requests)),
+                          ("grid", lambda: grid_section(report["workload"], dtype))):
         t = time.perf_counter()
         log.info("bench all: %s", name)
         timed[name] = section()
@@ -281,6 +285,7 @@ def run(out: Path, dtype: str) -> dict:
         report["train"]["speedup"] = round(report["train"]["relate_samples_per_s"] / timed["trl"]["trl_samples_per_s"], 2)
     report["step"] = timed["relate"]["step"]
     report["scorers"] = timed["scorers"]
+    report["grid"] = timed["grid"]
     (out / "bench.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
 
@@ -295,4 +300,9 @@ def table(report: dict) -> str:
              f"GRPOTrainer) | {t.get('speedup', 'n/a')}x |",
              f"| step s: rollout / reward / learner / sync | {s.get('rollout')} / {s.get('reward')} / "
              f"{s.get('learner')} / {s.get('sync')} | | sync {100 * s['sync_fraction']:.1f} % |"]
+    lines += ["", "| grid point (relate preset) | samples | step s | rollout | reward | learner | sync | samples/s "
+              "| reward share |", "|---|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {label} | {g['samples']} | {g['step_s']} | {g['rollout']} | {g['reward']} | {g['learner']} | "
+              f"{g['sync']} | {g['samples_per_s']} | {100 * g['reward_share']:.1f} % |"
+              for label, g in report.get("grid", {}).items()]
     return "\n".join(lines)

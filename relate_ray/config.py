@@ -170,6 +170,10 @@ class RewardWorkersConfig:
     retries: int = 1
     # When retries run out: fail (stop the run) | drop (leave the group out of this step, logged).
     on_failure: str = "fail"
+    # Score each prompt's G candidates as soon as they are sampled, while the engine samples the
+    # other prompts (the stateless groups; diversity needs the whole batch and scores it after).
+    # false: every group is scored after the whole rollout.
+    stream: bool = True
     # Trained CTCVR model folder ('' = the embedded one, trained at first use).
     ctcvr_model: str = ""
     # Judge model: a built-in name or local folder.

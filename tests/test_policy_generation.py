@@ -29,3 +29,14 @@ def test_bundled_policy_generates_g_candidates_with_logprobs(policy_dir, policy_
         assert tokenizer.decode(completion.token_ids, skip_special_tokens=True).strip() == completion.text.strip()
     # Sampling at temperature 1 gives distinct candidates within a group.
     assert len({tuple(c.token_ids) for c in groups[0]}) > 1
+
+
+def test_streamed_groups_cover_every_prompt_once(policy_llm):
+    # Groups come out as they finish, not in prompt order; each prompt's exactly once, under its own
+    # index (the rollout hands each to the reward workers as it arrives).
+    from relate_ray.rollout.vllm_engine import sample_stream
+
+    prompts = ["Write a title for cheap flights.", "Write a title for running shoes.", "Name a city."]
+    seen = [(index, len(group), {c.prompt_index for c in group})
+            for index, group in sample_stream(policy_llm, prompts, n=3, temperature=0.9, max_tokens=8)]
+    assert sorted(seen) == [(0, 3, {0}), (1, 3, {1}), (2, 3, {2})]

@@ -73,6 +73,25 @@ def test_a_split_batch_merges_back_in_sample_order(ray_local, good_row):
     np.testing.assert_array_equal(outputs["length"].scores, expected)
 
 
+def test_groups_fed_as_they_finish_merge_back_in_batch_order(ray_local, good_row):
+    # Streamed scoring: groups arrive in the order they finish sampling, not the batch's order; the
+    # stateless members score each one as it comes, the stateful diversity scorer the whole batch.
+    from relate_ray.rewards.registry import build_reward
+    from relate_ray.trainer.reward_pool import RewardPool
+
+    batch = batch_of(good_row, 8)
+    pool = RewardPool([rules_group(ray_local, 2), diversity_group(ray_local)], timeout_s=60, retries=0,
+                      on_failure="fail")
+    pending = pool.begin()
+    for start in (6, 2, 0, 4):  # four groups of two, finishing out of order
+        pool.feed(pending, batch.select([start, start + 1]), start)
+    outputs, dropped = pool.finish(pending, batch)
+    assert dropped == [] and set(outputs) == {"length", "format", "diversity"}
+    np.testing.assert_array_equal(outputs["length"].scores, LengthReward()(batch).scores)
+    whole = build_reward("diversity", group_size=2, min_docs=2, window_steps=4)(batch)
+    np.testing.assert_array_equal(outputs["diversity"].scores, whole.scores)
+
+
 def test_a_slow_group_is_retried_then_dropped_or_fails_by_policy(ray_local, good_row, caplog):
     from relate_ray.trainer.reward_pool import RewardFailure, RewardPool
 

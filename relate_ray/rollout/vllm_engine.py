@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,6 +100,33 @@ def build_llm(
     return LLM(**kwargs)
 
 
+def sample_stream(
+    llm,
+    prompts: list,
+    *,
+    n: int,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    max_tokens: int = 64,
+) -> Iterator[tuple[int, list[Completion]]]:
+    """(prompt index, its n `Completion`s) for each prompt, as soon as its last completion has
+    finished: a caller can score one group while the engine still samples the others. prompts:
+    strings or vLLM TokensPrompt; temperature 0 means greedy."""
+    from vllm import SamplingParams
+
+    params = SamplingParams(n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens, logprobs=0)
+    # enqueue + step is LLM.generate's own loop (vllm/entrypoints/common/offline.py), with each
+    # request handed out when it finishes instead of all at the end.
+    # enqueue returns the internal ids ("<id>-<8 random chars>"); outputs carry the caller's "<id>".
+    index_of = {request_id.rsplit("-", 1)[0]: i
+                for i, request_id in enumerate(llm.enqueue(prompts, params, use_tqdm=False))}
+    engine = llm.llm_engine
+    while engine.has_unfinished_requests():
+        for output in engine.step():
+            if output.finished:
+                yield index_of[output.request_id], _completions(index_of[output.request_id], output)
+
+
 def sample(
     llm,
     prompts: list,
@@ -110,17 +138,17 @@ def sample(
 ) -> list[list[Completion]]:
     """Sample n completions for each prompt (strings or vLLM TokensPrompt). Returns one list of n
     `Completion`s per prompt. temperature 0 means greedy."""
-    from vllm import SamplingParams
-
-    params = SamplingParams(n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens, logprobs=0)
-    outputs = llm.generate(prompts, params, use_tqdm=False)
-    groups: list[list[Completion]] = []
-    for index, output in enumerate(outputs):
-        group = []
-        for choice in output.outputs:
-            token_ids = list(choice.token_ids)
-            # logprobs=0 returns the sampled token's own log-prob at each position.
-            logprobs = [step[token].logprob for step, token in zip(choice.logprobs or [], token_ids)]
-            group.append(Completion(index, token_ids, choice.text, logprobs, choice.finish_reason))
-        groups.append(group)
+    groups: list[list[Completion]] = [[] for _ in prompts]
+    for index, group in sample_stream(llm, prompts, n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens):
+        groups[index] = group
     return groups
+
+
+def _completions(index: int, output) -> list[Completion]:
+    group = []
+    for choice in output.outputs:
+        token_ids = list(choice.token_ids)
+        # logprobs=0 returns the sampled token's own log-prob at each position.
+        logprobs = [step[token].logprob for step, token in zip(choice.logprobs or [], token_ids)]
+        group.append(Completion(index, token_ids, choice.text, logprobs, choice.finish_reason))
+    return group

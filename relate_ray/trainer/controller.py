@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -88,9 +89,14 @@ class Controller:
         sampled = math.ceil(tc.oversample * tc.prompts_per_step) if tc.dynamic_sampling else tc.prompts_per_step
         requests = self.sampler.next_batch(sampled)
         t = time.perf_counter()
-        batch, prompt_ids, rollout_logprobs = self.rollout(requests, step)
+        rewards, group_size, stream = self.actors.rewards, self.cfg.rollout.group_size, self.cfg.reward_workers.stream
+        # Streamed: each finished group goes to the reward workers at once, so time/reward is only
+        # what scoring adds after the last group is sampled.
+        pending = rewards.begin() if stream else None
+        feed = (lambda position, part: rewards.feed(pending, part, position * group_size)) if stream else None
+        batch, prompt_ids, rollout_logprobs = self.rollout(requests, step, on_group=feed)
         t_rollout, t = time.perf_counter() - t, time.perf_counter()
-        outputs, dropped = self.actors.rewards.score(batch)
+        outputs, dropped = rewards.finish(pending, batch) if stream else rewards.score(batch)
         # Only now, with every group's scores in, do stateful rewards remember this step (once).
         self.actors.rewards.commit(step, skip=dropped)
         t_reward, t = time.perf_counter() - t, time.perf_counter()
@@ -136,29 +142,34 @@ class Controller:
             self._prompt_ids[request.id] = self.data.tokenizer(text, add_special_tokens=False)["input_ids"]
         return self._prompt_ids[request.id]
 
-    def rollout(self, requests: list[AdRequest], step: int) -> tuple[RewardBatch, list[list[int]],
-                                                                     list[list[float]]]:
+    def rollout(self, requests: list[AdRequest], step: int, on_group: Callable[[int, RewardBatch], None] | None = None,
+                ) -> tuple[RewardBatch, list[list[int]], list[list[float]]]:
         """G candidates per request, spread over the rollout workers; samples ordered group by group.
         Returns the batch to score, each sample's prompt ids and its sampling log-probs. Each worker's
-        sampler is seeded from (seed, step, worker), so a resumed run draws the same samples."""
+        sampler is seeded from (seed, step, worker), so a resumed run draws the same samples.
+        on_group(position, group batch): called as each request's group finishes sampling."""
         cfg = self.cfg.rollout
         prompts = [self.tokenized_prompt(r) for r in requests]
         fleet = self.actors.rollout
-        shares = [[prompts[i] for i in share] for share in np.array_split(np.arange(len(prompts)), len(fleet))]
+        positions = np.array_split(np.arange(len(prompts)), len(fleet))
+        shares = [[prompts[i] for i in share] for share in positions]
         seeds = [int(np.random.SeedSequence([self.cfg.seed, step, i]).generate_state(1)[0]) for i in range(len(fleet))]
-        parts = fleet.generate(shares, cfg.group_size, cfg.temperature, cfg.top_p, cfg.max_new_tokens, seeds,
-                               self.version)
-        groups = [group for part in parts for group in part]
-        texts, token_ids, rollout_logprobs, reqs, prompt_ids = [], [], [], [], []
-        for request, prompt, group in zip(requests, prompts, groups):
-            for completion in group:
-                reqs.append(request)
-                prompt_ids.append(prompt)
-                texts.append(completion["text"])
-                token_ids.append(completion["token_ids"])
-                rollout_logprobs.append(completion["logprobs"])
-        spans = [token_char_spans(self.data.tokenizer, ids) for ids in token_ids]
-        return RewardBatch(reqs, texts, token_ids, spans, step=step), prompt_ids, rollout_logprobs
+        parts: list[RewardBatch | None] = [None] * len(requests)
+        logprobs: list[list[list[float]]] = [[] for _ in requests]
+        for worker, index, group in fleet.stream(shares, cfg.group_size, cfg.temperature, cfg.top_p,
+                                                 cfg.max_new_tokens, seeds, self.version):
+            position = int(positions[worker][index])
+            token_ids = [completion["token_ids"] for completion in group]
+            parts[position] = RewardBatch([requests[position]] * len(group), [c["text"] for c in group], token_ids,
+                                          [token_char_spans(self.data.tokenizer, ids) for ids in token_ids], step=step)
+            logprobs[position] = [completion["logprobs"] for completion in group]
+            if on_group is not None:
+                on_group(position, parts[position])
+        batch = RewardBatch([r for p in parts for r in p.requests], [t for p in parts for t in p.texts],
+                            [ids for p in parts for ids in p.token_ids], [s for p in parts for s in p.token_spans],
+                            [ad for p in parts for ad in p.ads], step=step)
+        prompt_ids = [prompts[position] for position, part in enumerate(parts) for _ in part.texts]
+        return batch, prompt_ids, [lp for group in logprobs for lp in group]
 
     def advantages(self, batch: RewardBatch, outputs: dict):
         """Eq. 5-9 for the preset: sentence scores and token flags -> per-token advantages."""

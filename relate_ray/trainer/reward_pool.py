@@ -82,18 +82,41 @@ class RewardPool:
 
     def score(self, batch: RewardBatch) -> tuple[dict[str, RewardOutput], list[str]]:
         """All components' outputs for the batch, and the names of groups dropped this step."""
-        self._batch = batch
+        pending = self.begin()
+        for group in self.groups:
+            if group.splittable:
+                for k, (a, b) in enumerate(_split(batch, len(group.workers))):
+                    pending.append((group, (a, b), k, self._submit(group, k, _slice(batch, a, b))))
+        return self.finish(pending, batch)
+
+    def begin(self) -> list:
+        """Start scoring a step: the list that the calls of `feed` and `finish` go in."""
         for group in self.groups:
             if not group.splittable:
                 self._check_state_holder(group)
-        pending = []  # (group, chunk bounds, member used, ref)
+        return []
+
+    def feed(self, pending: list, part: RewardBatch, offset: int) -> None:
+        """Score `part`, samples offset .. offset + len(part) of the step's batch, on every stateless
+        group now (their members in turn), while the rest of the batch is still being sampled.
+        Stateless components score each sample on its own request, so a part scores as it would
+        within the whole batch."""
         for group in self.groups:
-            chunks = _split(batch, len(group.workers)) if group.splittable else [(0, len(batch))]
-            for k, (a, b) in enumerate(chunks):
-                pending.append((group, (a, b), k, self._submit(group, k, _slice(batch, a, b))))
+            if group.splittable:
+                member = sum(1 for call in pending if call[0] is group) % len(group.workers)
+                pending.append((group, (offset, offset + len(part)), member, self._submit(group, member, part)))
+
+    def finish(self, pending: list, batch: RewardBatch) -> tuple[dict[str, RewardOutput], list[str]]:
+        """The stateful groups score the whole batch (diversity counts n-grams over all of it), then
+        every call's answer is gathered (retried on the full batch's slice if it must be): all
+        components' outputs in batch order, and the names of groups dropped this step."""
+        self._batch = batch
+        for group in self.groups:
+            if not group.splittable:
+                pending.append((group, (0, len(batch)), 0, self._submit(group, 0, batch)))
         results: dict[str, list] = {g.name: [] for g in self.groups}
         dropped: list[str] = []
-        for group, (a, b), member, ref in pending:
+        for group, (a, b), member, ref in sorted(pending, key=lambda call: call[1][0]):
             if group.name in dropped:
                 continue
             output = self._get_with_retries(group, (a, b), member, ref, batch)

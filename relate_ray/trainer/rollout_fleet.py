@@ -9,6 +9,8 @@ weight version 0; its answer is thrown away and redone the same way.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import ray
 
 from relate_ray.trainer.recovery import WORKER_DIED, Restarts
@@ -25,27 +27,43 @@ class RolloutFleet:
                  seeds: list[int | None], version: int) -> list[list[list[dict]]]:
         """For worker i, its share `shares[i]` of tokenized prompts (may be empty) sampled with
         seeds[i] by weights `version`: per worker, per prompt, n completion dicts."""
+        results: list[list] = [[[] for _ in share] for share in shares]
+        for i, index, group in self.stream(shares, n, temperature, top_p, max_tokens, seeds, version):
+            results[i][index] = group
+        return results
+
+    def stream(self, shares: list[list[list[int]]], n: int, temperature: float, top_p: float, max_tokens: int,
+               seeds: list[int | None], version: int) -> Iterator[tuple[int, int, list[dict]]]:
+        """`generate`'s groups as they finish, from every worker at once: (worker i, the prompt's
+        index in shares[i], its n completion dicts), each group once. A worker that dies redoes its
+        share with the same seed and weights, so it samples the same groups again; those already
+        handed out are skipped."""
 
         def submit(i: int):
-            return self.workers[i].generate.remote(shares[i], n, temperature, top_p, max_tokens, seeds[i])
+            return self.workers[i].generate_stream.options(num_returns="streaming").remote(
+                shares[i], n, temperature, top_p, max_tokens, seeds[i])
 
-        refs = {i: submit(i) for i in range(len(self.workers)) if shares[i]}
-        results: list[list] = [[] for _ in self.workers]
-        for i in refs:
-            while True:
-                try:
-                    out = ray.get(refs[i])
-                except WORKER_DIED as err:
-                    self.restarts.wait_back(self.names[i], self.workers[i], err)
-                    self.weights.resync(i, version)
-                    refs[i] = submit(i)
-                    continue
-                if out["version"] != version:
-                    self.restarts.noticed(self.names[i], f"it sampled with weight version {out['version']}, "
-                                                         f"not {version}")
-                    self.weights.resync(i, version)
-                    refs[i] = submit(i)
-                    continue
-                results[i] = out["groups"]
-                break
-        return results
+        streams = {i: submit(i) for i in range(len(self.workers)) if shares[i]}
+        handed_out: dict[int, set[int]] = {i: set() for i in streams}
+        while streams:
+            ready, _ = ray.wait(list(streams.values()), num_returns=1)
+            i = next(k for k, stream in streams.items() if stream is ready[0])
+            try:
+                item = ray.get(next(streams[i]))
+            except StopIteration:
+                del streams[i]
+                continue
+            except WORKER_DIED as err:
+                self.restarts.wait_back(self.names[i], self.workers[i], err)
+                self.weights.resync(i, version)
+                streams[i] = submit(i)
+                continue
+            if item["version"] != version:  # the stream's first item: nothing of it was handed out
+                self.restarts.noticed(self.names[i], f"it sampled with weight version {item['version']}, "
+                                                     f"not {version}")
+                self.weights.resync(i, version)
+                streams[i] = submit(i)
+                continue
+            if item["index"] not in handed_out[i]:
+                handed_out[i].add(item["index"])
+                yield i, item["index"], item["group"]

@@ -8,6 +8,7 @@ together. Either way a sync is a handful of RPCs, never one per parameter (relat
 from __future__ import annotations
 
 import logging
+import time
 
 import ray
 
@@ -55,26 +56,36 @@ class WeightSync:
         """Move the learner's current weights into every rollout engine; returns sync/* metrics.
         shm: an engine that dies while loading is skipped here; once Ray has restarted it, it
         answers with weight version 0 and the rollout catches it up (RolloutFleet)."""
+        times: dict[str, float] = {}
         if self.layout is not None:
+            t = time.perf_counter()
             published = self.learner.publish_weights.remote(version)
             loaded = [self._loaded(i, w.receive_weights.remote(self.layout, version), version)
                       for i, w in enumerate(self.rollout)]
             manifest = _from_learner(published)
+            times["time/sync_transfer"] = time.perf_counter() - t  # streamed: publish and load overlap
             _check_counts(manifest, loaded, version)
         else:
-            manifest, loaded = self._shm_sync(range(len(self.rollout)), version)
+            manifest, loaded = self._shm_sync(range(len(self.rollout)), version, times)
         # The sum of what the engine loaded, as it loaded it: in the log, new weights arrived every step.
+        t = time.perf_counter()
         alive = [w for w, count in zip(self.rollout, loaded) if count is not None]
         checksum = ray.get(alive[0].checksum.remote()) if alive else float("nan")
+        times["time/sync_checksum"] = time.perf_counter() - t
         return {"sync/version": version, "sync/tensors": manifest.num_tensors, "sync/buckets": len(manifest.buckets),
-                "sync/megabytes": manifest.num_bytes / 2**20, "sync/rollout_checksum": checksum}
+                "sync/megabytes": manifest.num_bytes / 2**20, "sync/rollout_checksum": checksum, **times}
 
-    def _shm_sync(self, indices, version: int):
+    def _shm_sync(self, indices, version: int, times: dict | None = None):
         """Publish `version` to shm, load it into the rollout workers at `indices`, free it:
-        (manifest, tensors loaded per worker, None for one that died meanwhile)."""
+        (manifest, tensors loaded per worker, None for one that died meanwhile). times: gets
+        time/sync_publish and time/sync_load (seconds)."""
+        t = time.perf_counter()
         manifest = _from_learner(self.learner.publish_weights.remote(version))
+        t_publish, t = time.perf_counter() - t, time.perf_counter()
         loaded = [self._loaded(i, self.rollout[i].load_weights.remote(manifest), version) for i in indices]
         _from_learner(self.learner.release_weights.remote(version))
+        if times is not None:
+            times.update({"time/sync_publish": t_publish, "time/sync_load": time.perf_counter() - t})
         _check_counts(manifest, loaded, version)
         return manifest, loaded
 
