@@ -38,5 +38,6 @@ def test_streamed_groups_cover_every_prompt_once(policy_llm):
 
     prompts = ["Write a title for cheap flights.", "Write a title for running shoes.", "Name a city."]
     seen = [(index, len(group), {c.prompt_index for c in group})
-            for index, group in sample_stream(policy_llm, prompts, n=3, temperature=0.9, max_tokens=8)]
+            for finished in sample_stream(policy_llm, prompts, n=3, temperature=0.9, max_tokens=8)
+            for index, group in finished]
     assert sorted(seen) == [(0, 3, {0}), (1, 3, {1}), (2, 3, {2})]

@@ -83,8 +83,8 @@ def test_groups_fed_as_they_finish_merge_back_in_batch_order(ray_local, good_row
     pool = RewardPool([rules_group(ray_local, 2), diversity_group(ray_local)], timeout_s=60, retries=0,
                       on_failure="fail")
     pending = pool.begin()
-    for start in (6, 2, 0, 4):  # four groups of two, finishing out of order
-        pool.feed(pending, batch.select([start, start + 1]), start)
+    for indices in ([6, 7, 2, 3], [0, 1], [4, 5]):  # groups of two, finishing out of order, some together
+        pool.feed(pending, batch.select(indices), indices)
     outputs, dropped = pool.finish(pending, batch)
     assert dropped == [] and set(outputs) == {"length", "format", "diversity"}
     np.testing.assert_array_equal(outputs["length"].scores, LengthReward()(batch).scores)

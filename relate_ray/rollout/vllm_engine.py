@@ -108,23 +108,25 @@ def sample_stream(
     temperature: float = 1.0,
     top_p: float = 1.0,
     max_tokens: int = 64,
-) -> Iterator[tuple[int, list[Completion]]]:
-    """(prompt index, its n `Completion`s) for each prompt, as soon as its last completion has
-    finished: a caller can score one group while the engine still samples the others. prompts:
-    strings or vLLM TokensPrompt; temperature 0 means greedy."""
+) -> Iterator[list[tuple[int, list[Completion]]]]:
+    """After each engine step that finished any prompt's last completion: those prompts, as
+    (prompt index, its n `Completion`s). A caller can score them while the engine samples the
+    others; prompts that finish together come together (one scoring call, not one per group).
+    prompts: strings or vLLM TokensPrompt; temperature 0 means greedy."""
     from vllm import SamplingParams
 
     params = SamplingParams(n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens, logprobs=0)
     # enqueue + step is LLM.generate's own loop (vllm/entrypoints/common/offline.py), with each
-    # request handed out when it finishes instead of all at the end.
-    # enqueue returns the internal ids ("<id>-<8 random chars>"); outputs carry the caller's "<id>".
+    # request handed out when it finishes instead of all at the end. enqueue returns the internal
+    # ids ("<id>-<8 random chars>"); outputs carry the caller's "<id>".
     index_of = {request_id.rsplit("-", 1)[0]: i
                 for i, request_id in enumerate(llm.enqueue(prompts, params, use_tqdm=False))}
     engine = llm.llm_engine
     while engine.has_unfinished_requests():
-        for output in engine.step():
-            if output.finished:
-                yield index_of[output.request_id], _completions(index_of[output.request_id], output)
+        finished = [(index_of[out.request_id], _completions(index_of[out.request_id], out))
+                    for out in engine.step() if out.finished]
+        if finished:
+            yield finished
 
 
 def sample(
@@ -139,8 +141,9 @@ def sample(
     """Sample n completions for each prompt (strings or vLLM TokensPrompt). Returns one list of n
     `Completion`s per prompt. temperature 0 means greedy."""
     groups: list[list[Completion]] = [[] for _ in prompts]
-    for index, group in sample_stream(llm, prompts, n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens):
-        groups[index] = group
+    for finished in sample_stream(llm, prompts, n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens):
+        for index, group in finished:
+            groups[index] = group
     return groups
 
 

@@ -93,8 +93,11 @@ class Controller:
         # Streamed: each finished group goes to the reward workers at once, so time/reward is only
         # what scoring adds after the last group is sampled.
         pending = rewards.begin() if stream else None
-        feed = (lambda position, part: rewards.feed(pending, part, position * group_size)) if stream else None
-        batch, prompt_ids, rollout_logprobs = self.rollout(requests, step, on_group=feed)
+
+        def feed(positions: list[int], part: RewardBatch) -> None:  # the samples of these requests' groups
+            rewards.feed(pending, part, [p * group_size + k for p in positions for k in range(group_size)])
+
+        batch, prompt_ids, rollout_logprobs = self.rollout(requests, step, on_groups=feed if stream else None)
         t_rollout, t = time.perf_counter() - t, time.perf_counter()
         outputs, dropped = rewards.finish(pending, batch) if stream else rewards.score(batch)
         # Only now, with every group's scores in, do stateful rewards remember this step (once).
@@ -142,12 +145,14 @@ class Controller:
             self._prompt_ids[request.id] = self.data.tokenizer(text, add_special_tokens=False)["input_ids"]
         return self._prompt_ids[request.id]
 
-    def rollout(self, requests: list[AdRequest], step: int, on_group: Callable[[int, RewardBatch], None] | None = None,
+    def rollout(self, requests: list[AdRequest], step: int,
+                on_groups: Callable[[list[int], RewardBatch], None] | None = None,
                 ) -> tuple[RewardBatch, list[list[int]], list[list[float]]]:
         """G candidates per request, spread over the rollout workers; samples ordered group by group.
         Returns the batch to score, each sample's prompt ids and its sampling log-probs. Each worker's
         sampler is seeded from (seed, step, worker), so a resumed run draws the same samples.
-        on_group(position, group batch): called as each request's group finishes sampling."""
+        on_groups(positions, their samples): called with the requests whose groups an engine step
+        finished, while the others still sample."""
         cfg = self.cfg.rollout
         prompts = [self.tokenized_prompt(r) for r in requests]
         fleet = self.actors.rollout
@@ -156,18 +161,20 @@ class Controller:
         seeds = [int(np.random.SeedSequence([self.cfg.seed, step, i]).generate_state(1)[0]) for i in range(len(fleet))]
         parts: list[RewardBatch | None] = [None] * len(requests)
         logprobs: list[list[list[float]]] = [[] for _ in requests]
-        for worker, index, group in fleet.stream(shares, cfg.group_size, cfg.temperature, cfg.top_p,
-                                                 cfg.max_new_tokens, seeds, self.version):
-            position = int(positions[worker][index])
-            token_ids = [completion["token_ids"] for completion in group]
-            parts[position] = RewardBatch([requests[position]] * len(group), [c["text"] for c in group], token_ids,
-                                          [token_char_spans(self.data.tokenizer, ids) for ids in token_ids], step=step)
-            logprobs[position] = [completion["logprobs"] for completion in group]
-            if on_group is not None:
-                on_group(position, parts[position])
-        batch = RewardBatch([r for p in parts for r in p.requests], [t for p in parts for t in p.texts],
-                            [ids for p in parts for ids in p.token_ids], [s for p in parts for s in p.token_spans],
-                            [ad for p in parts for ad in p.ads], step=step)
+        for finished in fleet.stream(shares, cfg.group_size, cfg.temperature, cfg.top_p, cfg.max_new_tokens, seeds,
+                                     self.version):
+            done = []
+            for worker, index, group in finished:
+                position = int(positions[worker][index])
+                token_ids = [completion["token_ids"] for completion in group]
+                parts[position] = RewardBatch([requests[position]] * len(group), [c["text"] for c in group],
+                                              token_ids, [token_char_spans(self.data.tokenizer, ids) for ids in token_ids],
+                                              step=step)
+                logprobs[position] = [completion["logprobs"] for completion in group]
+                done.append(position)
+            if on_groups is not None:
+                on_groups(done, _joined([parts[p] for p in done], step))
+        batch = _joined(parts, step)
         prompt_ids = [prompts[position] for position, part in enumerate(parts) for _ in part.texts]
         return batch, prompt_ids, [lp for group in logprobs for lp in group]
 
@@ -260,3 +267,9 @@ class Controller:
         log.info("resumed from %s (step %d)", folder, state["step"])
         return int(state["step"])
 
+
+def _joined(parts: list[RewardBatch], step: int) -> RewardBatch:
+    """One batch of the parts' samples, in the parts' order."""
+    return RewardBatch([r for p in parts for r in p.requests], [t for p in parts for t in p.texts],
+                       [ids for p in parts for ids in p.token_ids], [s for p in parts for s in p.token_spans],
+                       [ad for p in parts for ad in p.ads], step=step)

@@ -42,26 +42,28 @@ class RewardGroup:
         return self.names[member] if self.names else f"reward-{self.name}-{member}"
 
 
-def _split(batch: RewardBatch, parts: int) -> list[tuple[int, int]]:
-    size = len(batch)
-    bounds = np.linspace(0, size, parts + 1).astype(int)
-    return [(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+def _split(batch: RewardBatch, parts: int) -> list[list[int]]:
+    """The batch's sample indices in `parts` contiguous, nearly equal, non-empty chunks."""
+    bounds = np.linspace(0, len(batch), parts + 1).astype(int)
+    return [list(range(a, b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
 
 
-def _slice(batch: RewardBatch, start: int, end: int) -> RewardBatch:
-    return RewardBatch(batch.requests[start:end], batch.texts[start:end], batch.token_ids[start:end],
-                       batch.token_spans[start:end], batch.ads[start:end], step=batch.step)
-
-
-def _merge(parts: list[dict[str, RewardOutput]]) -> dict[str, RewardOutput]:
+def _merge(parts: list[tuple[list[int], dict[str, RewardOutput]]], size: int) -> dict[str, RewardOutput]:
+    """Each part's outputs put back at its samples' places in the batch of `size`."""
     merged = {}
-    for name in parts[0]:
-        outputs = [p[name] for p in parts]
-        flags = None if outputs[0].token_flags is None else [f for o in outputs for f in o.token_flags]
-        # A shard may lack a key (a figure over no servable ad): average where it exists.
-        keys = dict.fromkeys(k for o in outputs for k in o.info)
-        info = {k: float(np.mean([o.info[k] for o in outputs if k in o.info])) for k in keys}
-        merged[name] = RewardOutput(name, np.concatenate([o.scores for o in outputs]), flags, info)
+    for name in parts[0][1]:
+        scores = np.zeros(size, dtype=np.float64)
+        flags: list | None = None if parts[0][1][name].token_flags is None else [None] * size
+        for indices, outputs in parts:
+            scores[indices] = outputs[name].scores
+            if flags is not None:
+                for i, row in zip(indices, outputs[name].token_flags):
+                    flags[i] = row
+        # A part may lack a key (a figure over no servable ad): average where it exists.
+        infos = [outputs[name].info for _, outputs in parts]
+        keys = dict.fromkeys(k for info in infos for k in info)
+        info = {k: float(np.mean([i[k] for i in infos if k in i])) for k in keys}
+        merged[name] = RewardOutput(name, scores.astype(parts[0][1][name].scores.dtype), flags, info)
     return merged
 
 
@@ -80,13 +82,15 @@ class RewardPool:
     def _submit(self, group: RewardGroup, member: int, batch: RewardBatch):
         return group.workers[member % len(group.workers)].score.remote(batch)
 
+    # A call in flight: (group, the batch's sample indices it scores, member, ref).
+
     def score(self, batch: RewardBatch) -> tuple[dict[str, RewardOutput], list[str]]:
         """All components' outputs for the batch, and the names of groups dropped this step."""
         pending = self.begin()
         for group in self.groups:
             if group.splittable:
-                for k, (a, b) in enumerate(_split(batch, len(group.workers))):
-                    pending.append((group, (a, b), k, self._submit(group, k, _slice(batch, a, b))))
+                for k, indices in enumerate(_split(batch, len(group.workers))):
+                    pending.append((group, indices, k, self._submit(group, k, batch.select(indices))))
         return self.finish(pending, batch)
 
     def begin(self) -> list:
@@ -96,15 +100,17 @@ class RewardPool:
                 self._check_state_holder(group)
         return []
 
-    def feed(self, pending: list, part: RewardBatch, offset: int) -> None:
-        """Score `part`, samples offset .. offset + len(part) of the step's batch, on every stateless
-        group now (their members in turn), while the rest of the batch is still being sampled.
-        Stateless components score each sample on its own request, so a part scores as it would
-        within the whole batch."""
+    def feed(self, pending: list, part: RewardBatch, indices: list[int]) -> None:
+        """Score `part`, the samples at `indices` of the step's batch, on every stateless group now
+        (their members in turn), while the rest of the batch is still being sampled. Stateless
+        components score each sample on its own request, so a part scores as it would within the
+        whole batch."""
+        if len(indices) != len(part):
+            raise ValueError(f"{len(indices)} batch indices for a part of {len(part)} samples")
         for group in self.groups:
             if group.splittable:
                 member = sum(1 for call in pending if call[0] is group) % len(group.workers)
-                pending.append((group, (offset, offset + len(part)), member, self._submit(group, member, part)))
+                pending.append((group, list(indices), member, self._submit(group, member, part)))
 
     def finish(self, pending: list, batch: RewardBatch) -> tuple[dict[str, RewardOutput], list[str]]:
         """The stateful groups score the whole batch (diversity counts n-grams over all of it), then
@@ -113,24 +119,24 @@ class RewardPool:
         self._batch = batch
         for group in self.groups:
             if not group.splittable:
-                pending.append((group, (0, len(batch)), 0, self._submit(group, 0, batch)))
+                pending.append((group, list(range(len(batch))), 0, self._submit(group, 0, batch)))
         results: dict[str, list] = {g.name: [] for g in self.groups}
         dropped: list[str] = []
-        for group, (a, b), member, ref in sorted(pending, key=lambda call: call[1][0]):
+        for group, indices, member, ref in sorted(pending, key=lambda call: min(call[1])):
             if group.name in dropped:
                 continue
-            output = self._get_with_retries(group, (a, b), member, ref, batch)
+            output = self._get_with_retries(group, indices, member, ref, batch)
             if output is None:
                 dropped.append(group.name)
             else:
-                results[group.name].append(output)
+                results[group.name].append((indices, output))
         merged: dict[str, RewardOutput] = {}
         for group in self.groups:
             if group.name not in dropped:
-                merged.update(_merge(results[group.name]))
+                merged.update(_merge(results[group.name], len(batch)))
         return merged, dropped
 
-    def _get_with_retries(self, group, bounds, member, ref, batch):
+    def _get_with_retries(self, group, indices, member, ref, batch):
         attempt = 0
         while True:
             try:
@@ -150,7 +156,7 @@ class RewardPool:
                 cause = err.cause if err.cause is not None else err
                 raise RewardFailure(f"reward group '{group.name}' ({group.name_of(member)}): "
                                     f"{type(cause).__name__}: {cause}") from None
-            ref = self._submit(group, member, _slice(batch, *bounds))
+            ref = self._submit(group, member, batch.select(indices))
         if self.on_failure == "fail":
             raise RewardFailure(f"reward group '{group.name}' failed after {self.retries + 1} attempts")
         log.warning("dropping reward group %s for this step (reward_workers.on_failure=drop)", group.name)

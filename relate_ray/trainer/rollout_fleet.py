@@ -28,16 +28,17 @@ class RolloutFleet:
         """For worker i, its share `shares[i]` of tokenized prompts (may be empty) sampled with
         seeds[i] by weights `version`: per worker, per prompt, n completion dicts."""
         results: list[list] = [[[] for _ in share] for share in shares]
-        for i, index, group in self.stream(shares, n, temperature, top_p, max_tokens, seeds, version):
-            results[i][index] = group
+        for finished in self.stream(shares, n, temperature, top_p, max_tokens, seeds, version):
+            for i, index, group in finished:
+                results[i][index] = group
         return results
 
     def stream(self, shares: list[list[list[int]]], n: int, temperature: float, top_p: float, max_tokens: int,
-               seeds: list[int | None], version: int) -> Iterator[tuple[int, int, list[dict]]]:
-        """`generate`'s groups as they finish, from every worker at once: (worker i, the prompt's
-        index in shares[i], its n completion dicts), each group once. A worker that dies redoes its
-        share with the same seed and weights, so it samples the same groups again; those already
-        handed out are skipped."""
+               seeds: list[int | None], version: int) -> Iterator[list[tuple[int, int, list[dict]]]]:
+        """`generate`'s groups as they finish, from every worker at once: lists of (worker i, the
+        prompt's index in shares[i], its n completion dicts), those one engine step finished
+        together; each group once. A worker that dies redoes its share with the same seed and
+        weights, so it samples the same groups again; those already handed out are skipped."""
 
         def submit(i: int):
             return self.workers[i].generate_stream.options(num_returns="streaming").remote(
@@ -64,6 +65,7 @@ class RolloutFleet:
                 self.weights.resync(i, version)
                 streams[i] = submit(i)
                 continue
-            if item["index"] not in handed_out[i]:
-                handed_out[i].add(item["index"])
-                yield i, item["index"], item["group"]
+            fresh = [(i, index, group) for index, group in item["groups"] if index not in handed_out[i]]
+            handed_out[i].update(index for _, index, _ in fresh)
+            if fresh:
+                yield fresh

@@ -52,14 +52,16 @@ class RolloutWorker:
         reproducible per step."""
         groups: list[list[dict]] = [[] for _ in prompt_ids]
         for item in self.generate_stream(prompt_ids, n, temperature, top_p, max_tokens, seed):
-            groups[item["index"]] = item["group"]
+            for index, group in item["groups"]:
+                groups[index] = group
         return {"version": self.version, "groups": groups}
 
     def generate_stream(self, prompt_ids: list[list[int]], n: int, temperature: float, top_p: float,
                         max_tokens: int, seed: int | None = None):
-        """`generate` one group at a time, as each prompt's n completions finish (a Ray streaming
-        generator): {"version", "index": the prompt's position in prompt_ids, "group": n dicts}.
-        The controller sends each group to the reward workers while the others still sample."""
+        """`generate` as the prompts finish (a Ray streaming generator), one item per engine step
+        that finished any: {"version", "groups": [(the prompt's position in prompt_ids, its n
+        completion dicts), ...]}. The controller sends them to the reward workers while the others
+        still sample."""
         from vllm import TokensPrompt
 
         from relate_ray.rollout.vllm_engine import sample_stream
@@ -67,9 +69,10 @@ class RolloutWorker:
         if seed is not None:
             self.llm.collective_rpc("relate_reseed", args=(seed,))
         prompts = [TokensPrompt(prompt_token_ids=ids) for ids in prompt_ids]
-        for index, group in sample_stream(self.llm, prompts, n=n, temperature=temperature, top_p=top_p,
-                                          max_tokens=max_tokens):
-            yield {"version": self.version, "index": index, "group": [asdict(c) for c in group]}
+        for finished in sample_stream(self.llm, prompts, n=n, temperature=temperature, top_p=top_p,
+                                      max_tokens=max_tokens):
+            yield {"version": self.version,
+                   "groups": [(index, [asdict(c) for c in group]) for index, group in finished]}
 
     def load_weights(self, manifest) -> int:
         """Load a published weight version (one RPC into the engine), then drop stale KV caches."""
