@@ -95,9 +95,6 @@ class RewardPool:
 
     def begin(self) -> list:
         """Start scoring a step: the list that the calls of `feed` and `finish` go in."""
-        for group in self.groups:
-            if not group.splittable:
-                self._check_state_holder(group)
         return []
 
     def feed(self, pending: list, part: RewardBatch, indices: list[int]) -> None:
@@ -119,6 +116,9 @@ class RewardPool:
         self._batch = batch
         for group in self.groups:
             if not group.splittable:
+                # Checked now, just before it scores: it may have died and come back empty while the
+                # rollout sampled (Ray restarts it without an error reaching us).
+                self._check_state_holder(group)
                 pending.append((group, list(range(len(batch))), 0, self._submit(group, 0, batch)))
         results: dict[str, list] = {g.name: [] for g in self.groups}
         dropped: list[str] = []
