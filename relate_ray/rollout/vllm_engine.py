@@ -129,19 +129,11 @@ def sample_stream(
             yield finished
 
 
-def sample(
-    llm,
-    prompts: list,
-    *,
-    n: int,
-    temperature: float = 1.0,
-    top_p: float = 1.0,
-    max_tokens: int = 64,
-) -> list[list[Completion]]:
+def sample(llm, prompts: list, **options) -> list[list[Completion]]:
     """Sample n completions for each prompt (strings or vLLM TokensPrompt). Returns one list of n
-    `Completion`s per prompt. temperature 0 means greedy."""
+    `Completion`s per prompt. options: `sample_stream`'s (n, temperature, top_p, max_tokens)."""
     groups: list[list[Completion]] = [[] for _ in prompts]
-    for finished in sample_stream(llm, prompts, n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens):
+    for finished in sample_stream(llm, prompts, **options):
         for index, group in finished:
             groups[index] = group
     return groups
