@@ -60,6 +60,10 @@ class DataConfig:
     # Size of the embedded data set (requests, split 80/10/10) and its simulated impression log.
     n_requests: int = 4000
     n_impressions: int = 400_000
+    # The simulated world's seed: the embedded data set, its impression log (so the CTCVR model and
+    # the SFT baseline's selection) and the market that scores held-out ads. Apart from `seed` (the
+    # run's sampling and data order), so runs of several seeds are judged on one world.
+    seed: int = 0
     # What to do with a bad row in a user file: skip (counted and reported) | stop.
     on_bad_row: str = "skip"
 
@@ -259,6 +263,8 @@ class RelateConfig:
     dry_run: bool = False
     # Where converted models and generated data are cached ('' = $RELATE_RAY_CACHE or ~/.cache/relate_ray).
     cache_dir: str = ""
+    # The run's randomness: rollout sampling, prompt order, the SFT job's example order. The data
+    # and the market have their own (data.seed).
     seed: int = 0
 
 

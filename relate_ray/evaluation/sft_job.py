@@ -32,7 +32,7 @@ def run_sft(cfg) -> dict:
     s = cfg.sft
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    embedded = ensure_embedded_data(cfg.data.lang, cfg.data.n_requests, cfg.data.n_impressions, cfg.seed,
+    embedded = ensure_embedded_data(cfg.data.lang, cfg.data.n_requests, cfg.data.n_impressions, cfg.data.seed,
                                     cfg.cache_dir or None)
     logs = Path(s.logs) if s.logs else embedded.impressions
     requests = {r.id: r for r in load_requests(embedded.train, cfg.data.on_bad_row)[0]}

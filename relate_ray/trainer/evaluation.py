@@ -25,7 +25,7 @@ def evaluate(cfg, actors, data, tokenized_prompt, version: int) -> tuple[dict, l
     shares = [prompts] + [[] for _ in range(len(fleet) - 1)]
     groups = fleet.generate(shares, 1, 0.0, 1.0, cfg.rollout.max_new_tokens, [None] * len(fleet), version)[0]
     ads = [parse_ad(group[0]["text"]) for group in groups]
-    scores = MarketSimulator(seed=cfg.seed).score_ads(requests, [(a.title, a.description) for a in ads])
+    scores = MarketSimulator(seed=cfg.data.seed).score_ads(requests, [(a.title, a.description) for a in ads])
     predicted = _ctcvr_model_view(actors, requests, [g[0]["text"] for g in groups])
     rows = [{"request_id": r.id, "text": g[0]["text"], "format_problems": list(a.problems),
              "sim_ctcvr": s["ctcvr"]} for r, g, a, s in zip(requests, groups, ads, scores)]

@@ -59,7 +59,7 @@ def load_run_data(cfg) -> RunData:
 
     embedded = None
     if "embedded" in (cfg.data.train, cfg.data.valid):
-        embedded = ensure_embedded_data(cfg.data.lang, cfg.data.n_requests, cfg.data.n_impressions, cfg.seed,
+        embedded = ensure_embedded_data(cfg.data.lang, cfg.data.n_requests, cfg.data.n_impressions, cfg.data.seed,
                                         cfg.cache_dir or None)
     train = _load(embedded.train if cfg.data.train == "embedded" else Path(cfg.data.train), cfg, "train")
     valid = _load(embedded.valid if cfg.data.valid == "embedded" else Path(cfg.data.valid), cfg, "valid")
