@@ -25,12 +25,13 @@ def test_each_model_adds_one_reward_family():
     assert names["relate"] == names["model4"]
 
 
-def test_models_are_sentence_level_and_relate_moves_diversity_and_risk_to_tokens():
+def test_models_are_sentence_level_and_relate_moves_diversity_risk_and_correctness_to_tokens():
     _, model4 = preset("model4")
     cfg, relate = preset("relate")
     assert all(s.granularity == "sentence" for s in model4.values())
-    assert {n for n, s in relate.items() if s.granularity == "token"} == {"diversity", "risk"}
+    assert {n for n, s in relate.items() if s.granularity == "token"} == {"diversity", "risk", "correctness"}
     assert relate["risk"].token_coef == cfg.lambda1 and relate["diversity"].token_coef == cfg.lambda2
+    assert relate["correctness"].token_coef == cfg.lambda1
     assert relate["risk"].weight == model4["risk"].weight
 
 

@@ -104,7 +104,7 @@ def test_options_are_typed_and_checked_with_one_line_naming_the_key(name, option
 def test_every_builtin_component_declares_what_the_run_reads_from_it():
     specs = {name: reward_spec(name) for name in known_rewards()}
     assert set(specs) >= {"length", "format", "correctness", "relevance", "risk", "diversity", "ctcvr", "judge"}
-    assert {n for n, s in specs.items() if s.token_coefficient} == {"risk", "diversity"}
+    assert {n for n, s in specs.items() if s.token_coefficient} == {"risk", "diversity", "correctness"}
     assert {n for n, s in specs.items() if s.stateful} == {"diversity"}
     assert {n for n, s in specs.items() if s.uses_gpu} == {"judge"}
     for spec in specs.values():

@@ -59,6 +59,32 @@ def test_correctness_orders_true_over_false_facts(request_en):
     assert s[0] == 1.0 and s[1] == -1.0 and s[2] == 0.0
 
 
+def test_a_rating_is_one_fact_checked_against_the_sources_rating():
+    source = "Rated 4.6/5 from 8,000 reviews."
+    assert judge_facts("Rated 4.6/5 by travellers", source) == (1, 0, 0)
+    # Before, "4.9/5" was 4.9 (unsupported) beside a 5 that the source's "/5" supported.
+    assert judge_facts("Rated 4.9/5 by travellers", source) == (0, 0, 1)
+
+
+def test_correctness_flags_an_invented_number_beside_true_ones(request_en):
+    """A true price does not excuse an invented rating: the answer scores below 0 and exactly the
+    invented number's tokens are flagged (the token-level form)."""
+    from transformers import AutoTokenizer
+
+    from relate_ray.assets import DEFAULT_POLICY, resolve_model
+    from relate_ray.rewards.tokens import token_char_spans
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model(DEFAULT_POLICY))
+    texts = [render_ad("Lisbon from $59", "Free 23 kg bag, loved by 12,000 flyers."),
+             render_ad("Lisbon from $59", "Free 23 kg bag.")]
+    ids = [tokenizer.encode(t, add_special_tokens=False) for t in texts]
+    spans = [token_char_spans(tokenizer, i) for i in ids]
+    out = build_reward("correctness")(RewardBatch([request_en] * 2, texts, ids, spans))
+    assert out.scores[0] == -0.5 and out.scores[1] == 1.0  # the old average gave (2 - 1) / 3 > 0
+    flagged = "".join(texts[0][a:b] for (a, b), f in zip(spans[0], out.token_flags[0]) if f)
+    assert flagged.strip() == "12,000" and not out.token_flags[1].any()
+
+
 def test_relevance_prefers_on_topic_ads(request_en):
     on_topic = render_ad("Cheap Lisbon Flights", "Lisbon flights from $59 one way with a free bag.")
     off_topic = render_ad("Yoga Mats On Sale", "Non-slip 6 mm yoga mats shipped free.")

@@ -1,8 +1,8 @@
 """Fact extraction for the correctness reward: numbers with their units, normalized for comparison.
 
-"$1,299", "1299 dollars" and "¥50" / "50元" become (value, unit) pairs, so a claim in an ad can be
-checked against the selling points and landing page: the same value is supported, the same unit with
-a different value is a contradiction, a value found nowhere is unsupported.
+"$1,299", "1299 dollars", "4.8/5" and "¥50" / "50元" become (value, unit) pairs, so a claim in an ad
+can be checked against the selling points and landing page: the same value is supported, the same
+unit with a different value is a contradiction, a value found nowhere is unsupported (invented).
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ _UNITS = {
     "kg": "kg", "公斤": "kg", "千克": "kg", "km": "km", "公里": "km",
     "reviews": "review", "customers": "customer", "students": "student", "stores": "store",
     "万": "10k", "折": "discount_tenths",
+    # A rating: "4.8/5" is one fact (4.8 on a scale of 5), not 4.8 and a 5 that any "/5" supports.
+    "/5": "rating", "/ 5": "rating", "/10": "rating10", "stars": "rating", "star": "rating", "分": "rating",
 }
 _CURRENCY_PREFIX = {"$": "usd", "€": "eur", "£": "gbp", "¥": "cny", "￥": "cny"}
 _UNIT_ALT = "|".join(re.escape(u) for u in sorted(_UNITS, key=len, reverse=True) if u not in "$€£¥")
@@ -60,20 +62,31 @@ def extract_facts(text: str) -> list[Fact]:
     return facts
 
 
-def judge_facts(ad_text: str, source_text: str) -> tuple[int, int, int]:
-    """(supported, unsupported, contradicted) counts of the ad's facts against the source text."""
+VERDICTS = ("supported", "unsupported", "contradicted")
+
+
+def check_facts(ad_text: str, source_text: str) -> list[tuple[Fact, str]]:
+    """Each fact of the ad with its verdict against the source text: supported (the same value with
+    the same unit, or a bare number the source holds), contradicted (a unit the source states with
+    another value: a wrong price or rating) or unsupported (a value the source never gives)."""
     source = extract_facts(source_text)
     values = {f.value for f in source}
     by_unit: dict[str, set[float]] = {}
     for fact in source:
         if fact.unit:
             by_unit.setdefault(fact.unit, set()).add(fact.value)
-    supported = unsupported = contradicted = 0
+    verdicts = []
     for fact in extract_facts(ad_text):
         if fact.value in (by_unit.get(fact.unit, set()) if fact.unit else values):
-            supported += 1
+            verdicts.append((fact, "supported"))
         elif fact.unit and fact.unit in by_unit:
-            contradicted += 1
+            verdicts.append((fact, "contradicted"))
         else:
-            unsupported += 1
-    return supported, unsupported, contradicted
+            verdicts.append((fact, "unsupported"))
+    return verdicts
+
+
+def judge_facts(ad_text: str, source_text: str) -> tuple[int, int, int]:
+    """(supported, unsupported, contradicted) counts of the ad's facts against the source text."""
+    kinds = [kind for _, kind in check_facts(ad_text, source_text)]
+    return tuple(kinds.count(k) for k in VERDICTS)  # type: ignore[return-value]

@@ -8,31 +8,65 @@ from dataclasses import dataclass
 import numpy as np
 
 from relate_ray.rewards.base import RewardBatch, RewardOutput
-from relate_ray.rewards.registry import NoOptions, check_option, register_reward
-from relate_ray.rewards.facts import judge_facts
+from relate_ray.rewards.registry import check_option, register_reward
+from relate_ray.rewards.tokens import spans_to_token_flags
 
 
-@register_reward("correctness")
+@dataclass(frozen=True)
+class CorrectnessOptions:
+    # Bad facts that take the score to -1: an unsupported number counts 1, a contradicted one 2.
+    cap: int = 2
+
+    def __post_init__(self) -> None:
+        check_option(self.cap >= 1, "cap", "must be at least 1", self.cap)
+
+
+def correctness_score(supported: int, unsupported: int, contradicted: int, cap: int = 2) -> float:
+    """One answer's correctness in [-1, 1] from its facts' verdicts.
+
+    Any number the sources do not support costs, however many supported ones surround it:
+    -(unsupported + 2 * contradicted) / cap, down to -1. An answer whose every number is supported
+    scores 1, one without numbers 0. (Averaging supported against bad facts let an invented rating
+    pass beside a true price: 92 % of RELATE's ads scored >= 0 while the platform rejected their
+    numbers.)"""
+    bad = unsupported + 2 * contradicted
+    if bad:
+        return -min(bad, cap) / cap
+    return 1.0 if supported else 0.0
+
+
+@register_reward("correctness", options=CorrectnessOptions, token_coefficient="lambda1")
 class CorrectnessReward:
-    """(supported - unsupported - 2 * contradicted) / facts, in [-1, 1]; an ad without facts scores 0.
+    """Facts against the request: `correctness_score` per answer; flags the tokens of every number
+    the sources do not support (its token-level form, eq. 5 with lambda1: a false claim is a
+    risk-control violation whose span is known).
 
     Sources are the request's selling points and landing page: the only facts the advertiser gave.
     """
 
-    def __init__(self, options: NoOptions | None = None) -> None:
-        pass
+    def __init__(self, options: CorrectnessOptions | None = None) -> None:
+        self.cap = (options or CorrectnessOptions()).cap
 
     def __call__(self, batch: RewardBatch) -> RewardOutput:
+        from relate_ray.rewards.facts import check_facts
+
         scores = np.zeros(len(batch), dtype=np.float32)
-        contradicted_total = 0
-        for i, (request, ad) in enumerate(zip(batch.requests, batch.ads)):
+        flags = [] if len(batch.token_spans) == len(batch) else None
+        counts = {"supported": 0, "unsupported": 0, "contradicted": 0}
+        for i, (request, text) in enumerate(zip(batch.requests, batch.texts)):
             source = " ".join([*request.selling_points, request.landing_page or ""])
-            supported, unsupported, contradicted = judge_facts(ad.text, source)
-            n = supported + unsupported + contradicted
-            contradicted_total += contradicted
-            if n:
-                scores[i] = float(np.clip((supported - unsupported - 2 * contradicted) / n, -1.0, 1.0))
-        return RewardOutput("correctness", scores, info={"contradicted_facts": float(contradicted_total)})
+            verdicts = check_facts(text, source)
+            kinds = [kind for _, kind in verdicts]
+            for kind in counts:
+                counts[kind] += kinds.count(kind)
+            scores[i] = correctness_score(kinds.count("supported"), kinds.count("unsupported"),
+                                          kinds.count("contradicted"), self.cap)
+            if flags is not None:
+                bad = [fact.span for fact, kind in verdicts if kind != "supported"]
+                flags.append(spans_to_token_flags(batch.token_spans[i], bad))
+        info = {"contradicted_facts": float(counts["contradicted"]), "unsupported_facts": float(counts["unsupported"]),
+                "pass_rate": float(np.mean(scores >= 0)) if len(batch) else 0.0}
+        return RewardOutput("correctness", scores, flags, info=info)
 
 
 def _terms(text: str, lang: str) -> set[str]:
