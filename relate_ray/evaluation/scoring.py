@@ -41,10 +41,15 @@ class AdScorer:
 
         self.components = {name: build_reward(name, **component_options(cfg, data, name))
                            for name in (*STRUCTURAL, *SEMANTIC)}
-        diversity = {**component_options(cfg, data, "diversity"), "group_size": group_size, "window_steps": 0}
+        # Eq. 12 as training sees it: documents of G ads (rollout.group_size), a training step's
+        # prompts_per_step documents per batch, templates judged over the batch and the diversity
+        # reward's window of past batches. With G samples per request a document is one request's
+        # answers, exactly as in training; greedy, it is G consecutive requests' ads.
+        diversity = {**component_options(cfg, data, "diversity"), "group_size": cfg.rollout.group_size}
         self.diversity_options = reward_spec("diversity").parse(diversity)
+        self.diversity_batch = cfg.trainer.prompts_per_step * cfg.rollout.group_size
         self.ctcvr = CTCVRScorer(model_for_run(cfg, data.embedded_root))
-        self.market = MarketSimulator(seed=cfg.seed)
+        self.market = MarketSimulator(seed=cfg.data.seed)
         self.tokenizer = data.tokenizer
 
     def score(self, requests: Sequence[AdRequest], texts: Sequence[str]) -> list[dict]:
@@ -56,8 +61,7 @@ class AdScorer:
         spans = [token_char_spans(self.tokenizer, ids) for ids in token_ids]
         batch = RewardBatch(list(requests), list(texts), token_ids, spans)
         scores = {name: component(batch).scores for name, component in self.components.items()}
-        # A fresh window per call: templates are judged over this evaluated set alone.
-        scores["diversity"] = reward_spec("diversity").component(self.diversity_options)(batch).scores
+        scores["diversity"] = diversity_as_trained(self.diversity_options, batch, self.diversity_batch)
         ads = batch.content_ads()
         ctr_pred, ctcvr_pred = self.ctcvr.predict(batch.requests, ads)
         market = self.market.score_ads(batch.requests, [(a.title, a.description) for a in batch.ads])
@@ -76,6 +80,22 @@ class AdScorer:
                 "ctr_sim": market[i]["ctr"], "ctcvr_sim": market[i]["ctcvr"], "tokens": len(token_ids[i]),
             })
         return rows
+
+
+def diversity_as_trained(options, batch: RewardBatch, step_ads: int) -> np.ndarray:
+    """[N] eq. 4 of each ad as a training step would score it: the ads in order, `step_ads` at a
+    time (a step's prompts x G), in documents of options.group_size ads, each batch judged with the
+    batches before it in the diversity reward's window (its window_steps, min_doc_freq, min_docs).
+    A fresh window per call: the evaluated set is judged on its own.
+
+    With every ad its own document over the whole set at once, a phrase had to recur in half of
+    200 ads to count, and nothing did (eq. 12 was 1.000 for every policy). Training judges
+    documents of G answers, so a phrase in a fifth of the ads is in most documents: a policy that
+    writes it for request after request is penalized, in training and now in eq. 12."""
+    scorer = reward_spec("diversity").component(options)
+    parts = [scorer(batch.select(list(range(start, min(start + step_ads, len(batch)))))).scores
+             for start in range(0, len(batch), step_ads)]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
 
 
 def review_as_shown(request: AdRequest, text: str):
