@@ -42,7 +42,7 @@ def load_eval_data(cfg, policy_path: Path) -> EvalData:
     from relate_ray.data.embedded import ensure_embedded_data
     from relate_ray.data.loading import load_requests
 
-    embedded = ensure_embedded_data(cfg.data.lang, cfg.data.n_requests, cfg.data.n_impressions, cfg.seed,
+    embedded = ensure_embedded_data(cfg.data.lang, cfg.data.n_requests, cfg.data.n_impressions, cfg.data.seed,
                                     cfg.cache_dir or None)
     source = cfg.eval.requests
     path = getattr(embedded, source) if source in ("test", "valid") else Path(source)
@@ -132,7 +132,7 @@ def run_evaluation(cfg) -> dict:
     progress.set_postfix_str("judge")
     firsts = {side: texts[side][::k] for side in texts}
     verdicts = (ray.get(judge.compare.remote(requests, firsts["policy"], firsts["baseline"])) if judge
-                else [{"label": None, "p_first": None}] * len(requests))
+                else [{"label": None, "p_first": None, "flipped": None}] * len(requests))
     progress.update()
     report = build_report(cfg, rows, [r.id for r in requests], verdicts, policy_path, baseline_path, baseline_post)
     _write(out, report, rows, raw, flat, k, verdicts)
@@ -156,6 +156,9 @@ def build_report(cfg, rows: dict, request_ids: list[str], verdicts: list[dict], 
         "delta_ctcvr_sim": finite(delta),
         "delta_ctcvr_sim_ci": [finite(low), finite(high)],
         "gsb": gsb_counts(labels) if labels else None,
+        # The share of pairs whose verdict changes with the order: the judge's position bias.
+        "gsb_flip_rate": (sum(bool(v["flipped"]) for v in verdicts) / len(labels)) if labels else None,
+        "judge_model": verdicts_judge(cfg) if labels else None,
         "policy": str(policy_path), "postprocess": bool(cfg.postprocess),
         "baseline_model": str(baseline_path), "baseline_kind": cfg.baseline.split(":")[0] if cfg.baseline.startswith("sft:")
         else ("nlg" if cfg.baseline == "nlg" else "checkpoint"), "baseline_postprocess": baseline_post,
@@ -164,17 +167,22 @@ def build_report(cfg, rows: dict, request_ids: list[str], verdicts: list[dict], 
     }
 
 
+def verdicts_judge(cfg) -> str:
+    """The judge the verdicts came from, as the user named it (a bundled name or a folder)."""
+    return cfg.eval.judge_model or cfg.reward_workers.judge_model
+
+
 def _write(out: Path, report: dict, rows: dict, raw: dict, flat: list[AdRequest], k: int,
            verdicts: list[dict]) -> None:
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     write_report_md(out / "report.md", report)
     with open(out / "eval_ads.jsonl", "w", encoding="utf-8") as f:
         for i, request in enumerate(flat):
-            verdict = verdicts[i // k] if i % k == 0 else {"label": None, "p_first": None}
+            verdict = verdicts[i // k] if i % k == 0 else {"label": None, "p_first": None, "flipped": None}
             f.write(json.dumps({
                 "request": request.to_dict(),
                 "sample": i % k,
                 "policy": {**rows["policy"][i], "raw_text": raw["policy"][i]},
                 "baseline": {**rows["baseline"][i], "raw_text": raw["baseline"][i]},
-                "gsb": verdict["label"], "p_policy_better": verdict["p_first"],
+                "gsb": verdict["label"], "p_policy_better": verdict["p_first"], "gsb_flipped": verdict["flipped"],
             }, ensure_ascii=False) + "\n")

@@ -41,6 +41,8 @@ class PairVerdict:
 
     p_first: float
     label: str  # "good" (first better), "same", "bad"
+    # The two orders disagree on which ad is better: the judge followed the position, not the ads.
+    flipped: bool = False
 
 
 def pair_verdict(p_first_as_a: float, p_first_as_b: float, same_margin: float = 0.1) -> PairVerdict:
@@ -51,7 +53,8 @@ def pair_verdict(p_first_as_a: float, p_first_as_b: float, same_margin: float = 
     p = 0.5 * (p_first_as_a + p_first_as_b)
     good = min(p_first_as_a, p_first_as_b) > 0.5 and p > 0.5 + same_margin
     bad = max(p_first_as_a, p_first_as_b) < 0.5 and p < 0.5 - same_margin
-    return PairVerdict(p, "good" if good else "bad" if bad else "same")
+    flipped = (p_first_as_a > 0.5) != (p_first_as_b > 0.5)
+    return PairVerdict(p, "good" if good else "bad" if bad else "same", flipped)
 
 
 def _choice_probability(logprobs: dict, yes: Sequence[str], no: Sequence[str]) -> float:

@@ -31,9 +31,9 @@ class PairwiseJudge:
         return os.getpid()
 
     def compare(self, requests: list, first: list[str], second: list[str]) -> list[dict]:
-        """For each request: {"label": good | same | bad, "p_first": P(first ad better)}; the ads are
-        raw policy outputs, read with the shared parser."""
+        """For each request: {"label": good | same | bad, "p_first": P(first ad better), "flipped":
+        the verdict changed with the order}; the ads are raw policy outputs, read with the shared parser."""
         from relate_ray.data.adformat import parse_ad
 
         verdicts = self.judge.compare(requests, [parse_ad(t) for t in first], [parse_ad(t) for t in second])
-        return [{"label": v.label, "p_first": v.p_first} for v in verdicts]
+        return [{"label": v.label, "p_first": v.p_first, "flipped": v.flipped} for v in verdicts]
