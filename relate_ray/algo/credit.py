@@ -85,6 +85,20 @@ class Credit:
         return float(self.zero_std_mask.to(torch.float32).mean()) if self.zero_std_mask.numel() else 0.0
 
 
+def token_rewards(flags: Sequence[tuple[float, torch.Tensor]], mask: torch.Tensor) -> torch.Tensor:
+    """Eq. 5: r_token[i,t] = -lambda1 * I(T_t in V_black) - lambda2 * I(T_t in G_high), generalized
+    to any token-level component: -sum_k coef_k * flag_k[i,t], 0 on padding.
+
+    flags: (coef_k, [N, T] 0/1 flags) per token-level component (lambda1 risk and correctness,
+        lambda2 diversity).
+    mask: [N, T] 1 on real response tokens. Returns [N, T] float32.
+    """
+    token = torch.zeros(mask.shape, dtype=torch.float32)
+    for coef, flag in flags:
+        token = token - coef * flag.to(torch.float32)
+    return token * mask.to(torch.float32)
+
+
 def assign_credit(
     scores: Mapping[str, torch.Tensor],
     token_flags: Mapping[str, torch.Tensor],
@@ -110,10 +124,9 @@ def assign_credit(
     """
     if aggregation not in REWARD_AGGREGATIONS:
         raise ValueError(f"aggregation must be one of {', '.join(REWARD_AGGREGATIONS)}, got {aggregation!r}")
-    n, t = mask.shape
+    n = mask.shape[0]
     mask = mask.to(torch.float32)
-    names, weights, raw = [], [], []
-    token = torch.zeros(n, t, dtype=torch.float32)
+    names, weights, raw, flags = [], [], [], []
     for spec in components:
         if spec.granularity == "sentence":
             if spec.name not in scores:
@@ -124,8 +137,8 @@ def assign_credit(
         else:
             if spec.name not in token_flags:
                 raise KeyError(f"no token-level flags for reward component {spec.name!r}")
-            token = token - spec.token_coef * token_flags[spec.name].to(torch.float32)
-    token = token * mask
+            flags.append((spec.token_coef, token_flags[spec.name]))
+    token = token_rewards(flags, mask)
     sentence = torch.zeros(n, dtype=torch.float32)
     for weight, values in zip(weights, raw):
         sentence = sentence + weight * values

@@ -1,6 +1,7 @@
 """The paper's offline metrics as pure functions over ads and per-request scores.
 
-eq. 10 (relative CTCVR lift) with a paired bootstrap interval over requests, eq. 12's diversity on a
+eq. 10 (relative CTCVR lift) with a paired bootstrap interval over requests, eq. 11's compliance
+rate, eq. 12's diversity on a
 [0, 1] scale, the usual lexical diversity measures beside it (distinct-n, self-BLEU), and the
 Good/Same/Bad tally. Arrays in, numbers out; nothing here loads a model.
 """
@@ -70,8 +71,14 @@ def self_bleu(texts: Sequence[str], lang: str = "en", max_n: int = 4) -> float:
     return float(np.mean(scores))
 
 
+def compliance_rate(approved: Sequence[bool]) -> float:
+    """Eq. 11: the share of ads the platform's review approves, (1/N) sum_i I(y_i in Y_safe).
+    0 for no ads."""
+    return float(np.mean([bool(a) for a in approved])) if len(approved) else 0.0
+
+
 def diversity_unit(scores: np.ndarray, max_penalty: float = 1.0) -> float:
-    """Eq. 12 on [0, 1]: 1 + mean(r_div) / max_penalty. r_div (eq. 4) lies in [-max_penalty, 0], so 1
+    """Eq. 12 on [0, 1]: the mean diversity reward (1/N) sum_i r_div_i, as 1 + mean(r_div) / max_penalty. r_div (eq. 4) lies in [-max_penalty, 0], so 1
     means no ad holds a high-frequency template and 0 means every ad pays the full penalty."""
     return float(1.0 + np.mean(scores) / max_penalty) if len(scores) else 0.0
 

@@ -11,7 +11,9 @@ from pathlib import Path
 from statistics import mean
 
 from relate_ray.data.readers import DataFileError
-from relate_ray.evaluation.metrics import unit_score
+import numpy as np
+
+from relate_ray.evaluation.metrics import diversity_unit, unit_score
 from relate_ray.evaluation.scoring import SEMANTIC, STRUCTURAL
 
 PRESET_ORDER = ("model1", "model2", "model3", "model4", "relate")
@@ -24,6 +26,8 @@ class Run:
     path: Path
     preset: str
     rows: list[dict]
+    # The diversity reward's cap (its max_penalty option): eq. 12's unit scale.
+    diversity_max_penalty: float = 1.0
 
 
 def read_run(path: Path) -> Run:
@@ -40,9 +44,10 @@ def read_run(path: Path) -> Run:
         except json.JSONDecodeError:
             raise DataFileError(f"{metrics}:{number}: not a JSON row") from None
     config = path / ".hydra" / "config.yaml"
-    preset = (yaml.safe_load(config.read_text()) or {}).get("reward", {}).get("name", path.name) \
-        if config.is_file() else path.name
-    return Run(path, preset, sorted(rows, key=lambda r: r["step"]))
+    reward = (yaml.safe_load(config.read_text()) or {}).get("reward", {}) if config.is_file() else {}
+    options = ((reward.get("components") or {}).get("diversity") or {}).get("options") or {}
+    return Run(path, reward.get("name", path.name), sorted(rows, key=lambda r: r["step"]),
+               float(options.get("max_penalty") or 1.0))
 
 
 def _window_mean(rows: list[dict], key: str) -> float | None:
@@ -71,8 +76,8 @@ def table3_row(run: Run, step: int, window: int = 5) -> dict:
         "structural_quality": group(STRUCTURAL),
         "ctcvr_pred_pct": 100 * last_eval["eval/ctcvr_pred"] if "eval/ctcvr_pred" in last_eval else None,
         "ctcvr_sim_pct": 100 * last_eval["eval/sim_ctcvr"] if last_eval else None,
-        # eq. 12 on [0, 1]: 1 + mean r_div (r_div in [-1, 0] with the default cap).
-        "diversity": 1.0 + parts["diversity"] if parts["diversity"] is not None else None,
+        "diversity": (diversity_unit(np.array([parts["diversity"]]), run.diversity_max_penalty)
+                      if parts["diversity"] is not None else None),
         "semantic_quality": group(SEMANTIC),
         "format_ok": last_eval.get("eval/format_ok"),
         "eval_step": last_eval.get("step"),

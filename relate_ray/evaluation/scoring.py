@@ -13,7 +13,7 @@ from statistics import mean
 import numpy as np
 
 from relate_ray.data.schema import AdRequest
-from relate_ray.evaluation.metrics import diversity_unit, distinct_n, self_bleu, unit_score
+from relate_ray.evaluation.metrics import compliance_rate, distinct_n, diversity_unit, self_bleu, unit_score
 from relate_ray.rewards.base import RewardBatch
 from relate_ray.rewards.registry import build_reward, reward_spec
 
@@ -116,8 +116,8 @@ def summarize(rows: Sequence[dict], max_penalty: float = 1.0) -> dict:
         "num_ads": len(rows),
         "num_requests": len({r["request_id"] for r in rows}),
         "format_ok": mean(float(r["format_ok"]) for r in rows),
-        "compliance_rate": mean(float(r["approved"]) for r in rows),
-        "compliance_rate_reward": mean(float(r["compliant_reward"]) for r in rows),
+        "compliance_rate": compliance_rate([r["approved"] for r in rows]),
+        "compliance_rate_reward": compliance_rate([r["compliant_reward"] for r in rows]),
         "diversity": diversity_unit(np.array([r["diversity"] for r in rows]), max_penalty),
         "distinct_2": distinct_n(texts, 2, lang),
         "distinct_3": distinct_n(texts, 3, lang),

@@ -52,6 +52,19 @@ class RiskReward:
         return RewardOutput("risk", scores, flags, info={"compliance_rate": pass_rate})
 
 
+def diversity_penalty(span_counts: np.ndarray, delta_d: float, max_penalty: float | None = 1.0) -> np.ndarray:
+    """Eq. 4: r_div = -sum over the answer's high-frequency n-grams of delta_d, read as one delta_d
+    per maximal high-frequency span (`relate_ray.rewards.ngram.count_and_flag`), capped at
+    max_penalty (None: no cap).
+
+    span_counts: [N] maximal high-frequency spans per answer. Returns [N] float32 in [-max_penalty, 0].
+    """
+    penalty = delta_d * np.asarray(span_counts, dtype=np.float64)
+    if max_penalty is not None:  # the cap keeps the score in [-max_penalty, 0]
+        penalty = np.minimum(penalty, max_penalty)
+    return -penalty.astype(np.float32)
+
+
 @dataclass(frozen=True)
 class DiversityOptions:
     # Eq. 4's penalty per maximal high-frequency span; None: reward.delta_d.
@@ -151,10 +164,7 @@ class DiversityReward:
         # tokens, so both forms penalize exactly the same text.
         counts, flags = count_and_flag(batch.token_ids, frequent, exempt=ignore)
         self._remember(batch.step, docs, doc_masks)
-        penalty = self.delta_d * counts.astype(np.float64)
-        if self.max_penalty is not None:  # the cap keeps the score in [-max_penalty, 0]
-            penalty = np.minimum(penalty, self.max_penalty)
-        scores = -penalty.astype(np.float32)
+        scores = diversity_penalty(counts, self.delta_d, self.max_penalty)
         token_flags = [flags[i, : len(ids)].astype(np.float32) for i, ids in enumerate(batch.token_ids)]
         return RewardOutput("diversity", scores, token_flags, info={"high_freq_ngrams": float(len(frequent))})
 

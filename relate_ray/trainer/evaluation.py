@@ -13,6 +13,7 @@ from relate_ray.data.adformat import parse_ad
 from relate_ray.rewards.base import RewardBatch
 from relate_ray.rewards.compliance import check
 from relate_ray.sim.market import MarketSimulator
+from relate_ray.evaluation.metrics import compliance_rate
 from relate_ray.evaluation.scoring import review_as_shown
 
 
@@ -33,8 +34,8 @@ def evaluate(cfg, actors, data, tokenized_prompt, version: int) -> tuple[dict, l
         "eval/sim_ctcvr": mean(s["ctcvr"] for s in scores),
         "eval/sim_ctr": mean(s["ctr"] for s in scores),
         "eval/format_ok": mean(float(a.ok) for a in ads),
-        "eval/compliance_rate": mean(float(review_as_shown(r, g[0]["text"]).approved) for g, r in zip(groups, requests)),
-        "eval/compliance_rate_reward": mean(float(check(g[0]["text"], r.lang).ok) for g, r in zip(groups, requests)),
+        "eval/compliance_rate": compliance_rate([review_as_shown(r, g[0]["text"]).approved for g, r in zip(groups, requests)]),
+        "eval/compliance_rate_reward": compliance_rate([check(g[0]["text"], r.lang).ok for g, r in zip(groups, requests)]),
         "eval/response_length": mean(len(g[0]["token_ids"]) for g in groups),
         **predicted,
     }, rows
