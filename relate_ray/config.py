@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 from relate_ray.assets import DEFAULT_EMBEDDER, DEFAULT_POLICY
 from relate_ray.algo.credit import REWARD_AGGREGATIONS
 from relate_ray.sync.rounding import ROUNDINGS
-from relate_ray.algo.loss import AGGREGATIONS
+from relate_ray.algo.loss import AGGREGATIONS, KL_KINDS
 from relate_ray.rewards.presets import RewardConfig
 
 
@@ -329,7 +329,8 @@ def validate_config(cfg) -> None:
     check_setting(cfg.learner.dtype in ("float32", "bfloat16"), "learner.dtype", "must be float32 or bfloat16", cfg.learner.dtype)
     check_setting(0 < cfg.learner.clip_eps < 1, "learner.clip_eps", "must be in (0, 1)", cfg.learner.clip_eps)
     check_setting(cfg.learner.beta >= 0, "learner.beta", "must be >= 0", cfg.learner.beta)
-    check_setting(cfg.learner.kl_kind in ("k1", "k2", "k3"), "learner.kl_kind", "must be k1, k2 or k3", cfg.learner.kl_kind)
+    check_setting(cfg.learner.kl_kind in KL_KINDS, "learner.kl_kind", f"must be one of {', '.join(KL_KINDS)}",
+                  cfg.learner.kl_kind)
     check_setting(cfg.learner.loss_agg in AGGREGATIONS, "learner.loss_agg", f"must be one of {', '.join(AGGREGATIONS)}",
            cfg.learner.loss_agg)
     check_setting(cfg.rollout.threads >= 0, "rollout.threads", "must be >= 0 (0: cores / rollout.num_workers)",
@@ -337,8 +338,10 @@ def validate_config(cfg) -> None:
     check_setting(cfg.reward_workers.pool_size >= 1, "reward_workers.pool_size", "must be at least 1", cfg.reward_workers.pool_size)
     check_setting(cfg.reward_workers.timeout_s > 0, "reward_workers.timeout_s", "must be positive", cfg.reward_workers.timeout_s)
     check_setting(cfg.reward_workers.retries >= 0, "reward_workers.retries", "must be >= 0", cfg.reward_workers.retries)
-    check_setting(cfg.reward_workers.on_failure in ("fail", "drop"), "reward_workers.on_failure", "must be fail or drop",
-           cfg.reward_workers.on_failure)
+    from relate_ray.trainer.reward_pool import ON_FAILURE
+
+    check_setting(cfg.reward_workers.on_failure in ON_FAILURE, "reward_workers.on_failure",
+                  f"must be {' or '.join(ON_FAILURE)}", cfg.reward_workers.on_failure)
     check_setting(0 < cfg.reward_workers.judge_gpu_memory_utilization <= 1, "reward_workers.judge_gpu_memory_utilization",
            "must be in (0, 1]", cfg.reward_workers.judge_gpu_memory_utilization)
     check_setting(cfg.cluster.start_timeout_s > 0, "cluster.start_timeout_s", "must be positive", cfg.cluster.start_timeout_s)

@@ -8,6 +8,9 @@ from dataclasses import dataclass
 import torch
 
 
+KL_KINDS = ("k1", "k2", "k3")
+
+
 def kl_penalty(logp: torch.Tensor, ref_logp: torch.Tensor, kind: str = "k3") -> torch.Tensor:
     """Per-token estimate of KL(pi_theta || pi_ref) from sampled-token log-probs.
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from relate_ray.algo.credit import ComponentSpec
 from relate_ray.rewards.registry import reward_spec
+from relate_ray.rewards.token_level import DEFAULT_DELTA_D
 
 
 @dataclass
@@ -37,7 +38,7 @@ class RewardConfig:
     # (DiversityReward.max_penalty), so the score lies in [-1, 0] like the other rewards. 0.25: one
     # template costs a quarter of that range, about what a 4-token template cost under nested n-gram
     # counting at 0.05 (6 sub-grams); 0.05 per span would be drowned by rewards spanning [-1, 1].
-    delta_d: float = 0.25
+    delta_d: float = DEFAULT_DELTA_D
     # How the sentence-level components become one advantage per sample:
     # sum_then_normalize: the paper's eq. 8 on the weighted sum r_i = sum_k w_k x_ik, one group
     #   normalization. A component with a small within-group spread (100 * pCTCVR moves by a few

@@ -52,6 +52,10 @@ class RiskReward:
         return RewardOutput("risk", scores, flags, info={"compliance_rate": pass_rate})
 
 
+# delta_d (eq. 4): the penalty per high-frequency span; reward.delta_d's default (RewardConfig).
+DEFAULT_DELTA_D = 0.25
+
+
 def diversity_penalty(span_counts: np.ndarray, delta_d: float, max_penalty: float | None = 1.0) -> np.ndarray:
     """Eq. 4: r_div = -sum over the answer's high-frequency n-grams of delta_d, read as one delta_d
     per maximal high-frequency span (`relate_ray.rewards.ngram.count_and_flag`), capped at
@@ -128,8 +132,8 @@ class DiversityReward:
 
     def __init__(self, options: DiversityOptions | None = None) -> None:
         o = options or DiversityOptions()
-        # Built directly (tests, evaluation): delta_d 0.25 (RewardConfig's default), one answer a document.
-        self.delta_d = 0.25 if o.delta_d is None else o.delta_d
+        # Built directly (tests, evaluation): reward.delta_d's default, one answer a document.
+        self.delta_d = DEFAULT_DELTA_D if o.delta_d is None else o.delta_d
         self.max_penalty, self.group_size = o.max_penalty, o.group_size or 1
         self.ngram_args = {"n_min": o.n_min, "n_max": o.n_max, "min_doc_freq": o.min_doc_freq, "min_docs": o.min_docs}
         self.window = NgramWindow(o.window_steps)

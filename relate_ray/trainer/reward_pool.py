@@ -24,6 +24,8 @@ from relate_ray.rewards.base import RewardBatch, RewardOutput
 from relate_ray.trainer.recovery import WORKER_DIED, Restarts
 
 log = logging.getLogger(__name__)
+# What the pool does when a group's retries run out (reward_workers.on_failure).
+ON_FAILURE = ("fail", "drop")
 
 
 class RewardFailure(RuntimeError):
@@ -70,8 +72,8 @@ def _merge(parts: list[tuple[list[int], dict[str, RewardOutput]]], size: int) ->
 class RewardPool:
     def __init__(self, groups: list[RewardGroup], timeout_s: float, retries: int, on_failure: str,
                  restarts: Restarts | None = None) -> None:
-        if on_failure not in ("fail", "drop"):
-            raise ValueError(f"on_failure must be fail or drop, got {on_failure!r}")
+        if on_failure not in ON_FAILURE:
+            raise ValueError(f"on_failure must be {' or '.join(ON_FAILURE)}, got {on_failure!r}")
         self.groups, self.timeout_s, self.retries, self.on_failure = groups, timeout_s, retries, on_failure
         self.restarts = restarts or Restarts(max_restarts=0, timeout_s=timeout_s)
         # What each stateful group committed last: a restarted member starts from it.
