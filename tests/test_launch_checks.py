@@ -55,7 +55,7 @@ def test_the_products_length_limits_are_config_the_length_reward_reads():
 
     from relate_ray.data.prompts import DEFAULT_CONF_DIR
     from relate_ray.data.schema import AdRequest
-    from relate_ray.evaluation.scoring import component_options
+    from relate_ray.rewards.registry import component_options
     from relate_ray.rewards.base import RewardBatch
     from relate_ray.rewards.registry import build_reward
 

@@ -112,10 +112,10 @@ def test_every_builtin_component_declares_what_the_run_reads_from_it():
 
 
 def test_the_run_supplies_options_the_preset_leaves_out_and_the_preset_wins():
-    from relate_ray.trainer.setup import reward_options
+    from relate_ray.rewards.registry import component_options
 
     cfg = config("reward=relate", "model.embedder=/models/emb", "+reward.components.diversity.options.group_size=3")
-    assert reward_options(cfg, None, "relevance")["embedder"] == "/models/emb"
-    diversity = reward_options(cfg, None, "diversity")
+    assert component_options(cfg, None, "relevance")["embedder"] == "/models/emb"
+    diversity = component_options(cfg, None, "diversity")
     assert diversity["delta_d"] == cfg.reward.delta_d and diversity["group_size"] == 3
-    assert reward_options(cfg, None, "judge")["model"] == cfg.reward_workers.judge_model
+    assert component_options(cfg, None, "judge")["model"] == cfg.reward_workers.judge_model

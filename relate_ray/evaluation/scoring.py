@@ -15,21 +15,10 @@ import numpy as np
 from relate_ray.data.schema import AdRequest
 from relate_ray.evaluation.metrics import compliance_rate, distinct_n, diversity_unit, self_bleu, unit_score
 from relate_ray.rewards.base import RewardBatch
-from relate_ray.rewards.registry import build_reward, reward_spec
+from relate_ray.rewards.registry import build_reward, component_options, reward_spec
 
 STRUCTURAL = ("length", "format")
 SEMANTIC = ("correctness", "relevance", "risk")
-
-
-def component_options(cfg, data, name: str) -> dict:
-    """A component's options as a run would build them: what the run supplies, under the preset's
-    own options when the preset has the component (evaluation scores every component)."""
-    from relate_ray.config import plain
-
-    spec = reward_spec(name)
-    supplied = spec.run_options(cfg, data) if spec.run_options else {}
-    given = plain(cfg.reward.components[name].options) if name in cfg.reward.components else {}
-    return {**supplied, **given}
 
 
 class AdScorer:

@@ -125,6 +125,20 @@ def reward_spec(name: str) -> RewardSpec:
     return REWARDS[name]
 
 
+def component_options(cfg, data, name: str) -> dict:
+    """A component's options for a run: what its registration says the run supplies (the embedder,
+    the CTCVR model folder...), under the preset's own options when the preset has the component
+    (evaluation and reward.monitor_all score components a preset lacks)."""
+    from omegaconf import OmegaConf
+
+    spec = reward_spec(name)
+    supplied = spec.run_options(cfg, data) if spec.run_options else {}
+    component = cfg.reward.components.get(name) if name in cfg.reward.components else None
+    given = OmegaConf.to_container(component.options, resolve=True) if component is not None and \
+        OmegaConf.is_config(component.options) else dict(getattr(component, "options", None) or {})
+    return {**supplied, **given}
+
+
 def build_reward(name: str, **options) -> RewardFn:
     """Construct a registered component from plain options (checked as at start-up)."""
     spec = reward_spec(name)

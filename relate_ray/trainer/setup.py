@@ -10,11 +10,10 @@ from pathlib import Path
 import ray
 
 from relate_ray.assets import resolve_model
-from relate_ray.config import plain
 from relate_ray.data.embedded import ensure_embedded_data
 from relate_ray.data.loading import load_requests
 from relate_ray.data.schema import AdRequest
-from relate_ray.rewards.registry import reward_spec
+from relate_ray.rewards.registry import component_options
 from relate_ray.trainer.cluster import PlacementError, actor_options, reserve_placement_groups, start_ray
 from relate_ray.trainer.plan import RunPlan, build_plan, format_plan
 from relate_ray.trainer.recovery import Restarts
@@ -66,15 +65,6 @@ def load_run_data(cfg) -> RunData:
     policy = resolve_model(cfg.model.policy, cfg.cache_dir or None)
     return RunData(train, valid, policy, AutoTokenizer.from_pretrained(policy),
                    embedded.root if embedded else None)
-
-
-def reward_options(cfg, data: RunData, name: str) -> dict:
-    """A component's options for this run: what its registration says the run supplies (the
-    embedder, the CTCVR model folder...), under the preset's own options."""
-    spec = reward_spec(name)
-    given = plain(cfg.reward.components[name].options)
-    supplied = spec.run_options(cfg, data) if spec.run_options else {}
-    return {**supplied, **given}
 
 
 def learner_config(cfg, tokenizer) -> dict:
@@ -139,7 +129,7 @@ def build_actors(cfg, data: RunData, run_id: str) -> Actors:
     setups = {name: w.setup.remote(*master) for name, w in learners.items()}
     reward_groups, handles = [], {}
     for group, members in plan.reward_groups().items():
-        components = {name: reward_options(cfg, data, name) for name in members[0].components}
+        components = {name: component_options(cfg, data, name) for name in members[0].components}
         workers = [RewardWorker.options(**actor_options(a, groups), **restartable).remote(components, cores)
                    for a in members]
         reward_groups.append(RewardGroup(group, workers, splittable=not members[0].stateful,
