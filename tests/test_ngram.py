@@ -116,10 +116,14 @@ def test_window_penalizes_templates_across_steps():
 
 
 def test_window_forgets_steps_older_than_k():
-    window = NgramWindow(past_steps=1)
-    window.push([[1, 2, 3]] * 5)
-    window.push([[9, 9, 8]] * 5)
-    assert (1, 2) not in window.high_frequency([[4, 5, 6]], min_doc_freq=0.5)
+    """(1, 2) is in 5 documents two steps back and in the current one: 6 of 11 with both past steps
+    remembered (frequent), 1 of 6 once the older step is forgotten (not)."""
+    current = [[1, 2, 4]]
+    for past_steps, frequent in ((1, False), (2, True)):
+        window = NgramWindow(past_steps=past_steps)
+        window.push([[1, 2, 3]] * 5)
+        window.push([[9, 9, 8]] * 5)
+        assert ((1, 2) in window.high_frequency(current, min_doc_freq=0.5)) is frequent, past_steps
 
 
 def test_bad_lengths_are_rejected():
