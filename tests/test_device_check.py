@@ -3,7 +3,7 @@ publisher's bucketed broadcast arrives exactly, and one DeepSpeed ZeRO-2 step mo
 
 import json
 
-from relate_ray.device_check import check_broadcast, main
+from relate_ray.bench.device_check import check_broadcast, main
 
 
 def test_the_device_check_passes_on_cpu_with_gloo(tmp_path):

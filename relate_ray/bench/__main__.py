@@ -6,7 +6,7 @@
     python -m relate_ray.bench learner-step [--set KEY=VALUE ... --threads 2 --repeat 3]
     python -m relate_ray.bench engine [--subprocesses]
     python -m relate_ray.bench prompt [--conf-dir DIR --requests 16 --n 5 --marker WORD]
-    python -m relate_ray.bench all [--out DIR --dtype float32|bfloat16]   (relate_ray/bench_all.py)
+    python -m relate_ray.bench all [--out DIR --dtype float32|bfloat16]   (relate_ray/bench/side_by_side.py)
 
 Benchmarks run here, never in timed tests (shared machines are noisy). Each prints the median of
 `--repeat` runs.
@@ -185,7 +185,7 @@ def bench_prompt(args: argparse.Namespace) -> dict:
 def bench_all(args: argparse.Namespace) -> dict:
     from pathlib import Path
 
-    from relate_ray.bench_all import run, table
+    from relate_ray.bench.side_by_side import run, table
 
     report = run(Path(args.out), args.dtype)
     sys.stdout.write(table(report) + "\n")

@@ -14,7 +14,7 @@ machine moves every number together:
   peak resident memory of each actor (sampled from /proc while it runs).
 - scorers: the n-gram detector's and the compliance checker's throughput.
 - grid: the step split as G, prompts per step and max new tokens grow, with every reward of the
-  `relate` preset streamed to its workers (relate_ray/bench_grid.py).
+  `relate` preset streamed to its workers (relate_ray/bench/grid.py).
 Writes DIR/bench.json and prints a table; about 10 minutes in float32 on 2 cores, 8 in bfloat16.
 """
 
@@ -32,7 +32,7 @@ import threading
 import time
 from pathlib import Path
 
-from relate_ray.bench_grid import grid_section
+from relate_ray.bench.grid import grid_section
 
 log = logging.getLogger("relate_ray.bench")
 PROMPTS, G, TOKENS, TEMPERATURE, LR, BETA = 2, 5, 48, 0.9, 2e-5, 0.04

@@ -25,7 +25,7 @@ PHASES = ("rollout", "reward", "learner", "sync")
 
 
 def grid_overrides(workload: dict, dtype: str) -> list[str]:
-    """The run's overrides for the workload (bench_all's constants) with every reward of `relate`."""
+    """The run's overrides for the workload (side_by_side's constants) with every reward of `relate`."""
     learner_dtype = "bfloat16" if dtype == "bfloat16" else "float32"
     return ["reward=relate", f"model.dtype={dtype}", f"learner.dtype={learner_dtype}",
             f"trainer.prompts_per_step={workload['prompts']}", f"rollout.group_size={workload['group_size']}",

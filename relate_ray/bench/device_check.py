@@ -1,6 +1,6 @@
-"""`python -m relate_ray.device_check`: the accelerator paths that CPU CI cannot run, in one short script.
+"""`python -m relate_ray.bench.device_check`: the accelerator paths that CPU CI cannot run, in one short script.
 
-    python -m relate_ray.device_check [--backend nccl|gloo] [--device cuda|cpu] [--out FILE.json]
+    python -m relate_ray.bench.device_check [--backend nccl|gloo] [--device cuda|cpu] [--out FILE.json]
 
 1. Weight sync: the collective publisher (`relate_ray.sync.broadcast.BroadcastPublisher`, learner
    side) broadcasts a real state dict, bucketed, to a plain torch receiver process on the same
@@ -29,7 +29,7 @@ import torch
 from relate_ray.sync.broadcast import BroadcastPublisher, free_port, open_group, plan_buckets, receive_buckets
 from relate_ray.sync.rounding import cast_weights, sync_generator
 
-log = logging.getLogger("relate_ray.device_check")
+log = logging.getLogger("relate_ray.bench.device_check")
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
@@ -150,7 +150,7 @@ def _learner_step(deepspeed, device: str) -> dict:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     cuda = torch.cuda.is_available()
-    parser = argparse.ArgumentParser(prog="python -m relate_ray.device_check", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m relate_ray.bench.device_check", description=__doc__.splitlines()[0])
     parser.add_argument("--backend", choices=("nccl", "gloo"), default="nccl" if cuda else "gloo")
     parser.add_argument("--device", default="cuda" if cuda else "cpu")
     parser.add_argument("--out", default="", help="write the JSON report here too")
