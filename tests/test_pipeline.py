@@ -66,6 +66,9 @@ def test_bad_override_stops_before_any_stage(tmp_path):
     assert not (tmp_path / "p").exists()
 
 
+REPORT_KEYS = {"num_requests", "format_ok", "compliance_rate", "compliance_rate_reward", "diversity", "distinct_2",
+               "distinct_3", "self_bleu", "structural_quality", "semantic_quality", "ctcvr_pred", "ctr_sim",
+               "ctcvr_sim", "delta_ctcvr_sim", "delta_ctcvr_sim_ci", "gsb", "gsb_flip_rate", "baseline"}
 TINY = ["data.n_requests=40", "data.n_impressions=400", "sft.signal=ctr", "sft.min_lift=0", "sft.max_examples=8",
         "sft.batch_size=4", "trainer.steps=1", "trainer.prompts_per_step=2", "rollout.group_size=2",
         "rollout.max_new_tokens=16", "learner.micro_batch_size=2", "trainer.eval_every=0",
@@ -100,6 +103,19 @@ def test_a_pipeline_killed_in_training_resumes_and_writes_table_1(tmp_path, tiny
     assert second.returncode == 0, second.stderr[-3000:]
     assert "sft: already done, skipped" in second.stderr and "eval_sft_vs_nlg: already done, skipped" in second.stderr
     assert (out / "sft" / "model.safetensors").stat().st_mtime == sft_written
+    # The cold start: the logged best ads, best first, and a loadable checkpoint.
+    summary = json.loads((out / "sft" / "sft.json").read_text())
+    assert summary["examples"] == 8 and len(summary["nll"]) == 2
+    chosen = [json.loads(line) for line in (out / "sft" / "sft_examples.jsonl").read_text().splitlines()]
+    assert [a["posterior"] for a in chosen] == sorted((a["posterior"] for a in chosen), reverse=True)
+    # RELATE (the tiny policy after one RL step, raw) against SFT + post-processing: two different
+    # policies on the same 4 requests; post-processing repairs the baseline's format, not the policy's.
+    evaluation = json.loads((out / "eval_seed0_vs_sft" / "report.json").read_text())
+    assert REPORT_KEYS <= set(evaluation) and evaluation["num_requests"] == 4
+    assert evaluation["baseline_kind"] == "sft" and evaluation["baseline_postprocess"] is True
+    assert evaluation["baseline"]["format_ok"] == 1.0 > evaluation["format_ok"]
+    ads = [json.loads(line) for line in (out / "eval_seed0_vs_sft" / "eval_ads.jsonl").read_text().splitlines()]
+    assert len(ads) == 4 and evaluation["policy"].endswith("relate_seed0/checkpoints/step_1")
     report = json.loads((out / "report" / "report.json").read_text())
     models = [row["model"] for row in report["table1"]]
     assert models == ["NLG", "SFT + post-processing", "RELATE (from SFT), mean of 1 seeds"]
