@@ -121,15 +121,14 @@ def check_learner_step(device: str) -> dict:
 def _learner_step(deepspeed, device: str) -> dict:
     from relate_ray.algo.logprobs import token_logprobs
     from relate_ray.algo.loss import grpo_loss
+    from relate_ray.workers.deepspeed_config import zero2_config
 
     backend = "nccl" if device.startswith("cuda") else "gloo"
     deepspeed.init_distributed(dist_backend=backend)
     model = TinyCausalLM()
     before = torch.cat([p.detach().flatten().clone() for p in model.parameters()])
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    config = {"train_micro_batch_size_per_gpu": 4, "gradient_accumulation_steps": 1, "train_batch_size": 4,
-              "gradient_clipping": 1.0, "zero_optimization": {"stage": 2}, "bf16": {"enabled": False},
-              "steps_per_print": 10**9}
+    config = zero2_config(micro_batch_size=4, accumulation=1, world_size=1, grad_clip=1.0, bf16=False)
     engine, _, _, _ = deepspeed.initialize(model=model, optimizer=optimizer, config=config)
     torch.manual_seed(1)
     ids = torch.randint(0, 4096, (4, 24), device=engine.device)
