@@ -71,3 +71,13 @@ def test_clip_acts_from_the_second_update(ray_session, tiny_policy_dir):
     assert several["optimizer_steps"] == 4
     assert several["clip_frac"] > 0.0
     assert several["ratio"] != pytest.approx(1.0, abs=1e-3)
+
+
+def test_old_logprobs_are_fixed_for_the_mini_batches_after_the_first_update(ray_session, tiny_policy_dir):
+    """One epoch of two mini-batches: the first is trained by the policy before the step (its own
+    forward serves as pi_old, no recomputation), the second by the updated one against pi_old
+    fixed before the first update, so its ratio moves and the clip acts."""
+    stats = run_step(tiny_policy_dir, num_ranks=1, micro_batch_size=3, mini_batches=2, lr=1e-2)
+    assert stats["optimizer_steps"] == 2
+    assert stats["clip_frac"] > 0.0
+    assert stats["time/learner_old"] > 0.0  # the second mini-batch's old log-probs were computed

@@ -33,7 +33,7 @@ class WeightSync:
                                                          shm_root=self.shm_root, rounding=self.rounding))
             return
         # One group rank per rollout engine (tensor_parallel_size 1), the learner is the root (0).
-        endpoint = ray.get(self.learner.weight_sync_endpoint.remote())
+        endpoint = ray.get(self.learner.endpoint.remote())
         world = 1 + len(self.rollout)
         self.layout, *_ = ray.get([self.learner.open_weight_sync.remote(
             self.backend, self.dtype, self.bucket_mb, endpoint=endpoint, world_size=world, timeout_s=self.timeout_s,

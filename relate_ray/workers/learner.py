@@ -22,6 +22,7 @@ from relate_ray.algo.loss import StepNormalizer, grpo_loss, sft_loss, truncated_
 from relate_ray.algo.mismatch import MismatchStats
 from relate_ray.trainer.checkpoint import RESUME_DIR
 from relate_ray.trainer.learner_batch import LearnerBatch
+from relate_ray.workers.deepspeed_config import zero2_config
 from relate_ray.workers.learner_forward import full_logprobs, shared_prefix_logprobs
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,8 @@ class LearnerWorker:
             self.setup(master_addr, master_port)
 
     def endpoint(self) -> tuple[str, int]:
-        """This rank's node address and a free port on it: the rendezvous, asked of rank 0."""
+        """This rank's node address and a free port on it: the rendezvous of the learner group (asked
+        of rank 0) and of the weight-sync broadcast group's store."""
         from relate_ray.sync.broadcast import free_port
 
         return ray.util.get_node_ip_address(), free_port()
@@ -79,16 +81,8 @@ class LearnerWorker:
                                       betas=(0.9, 0.95), fused=cfg["fused_adam"])
         # Micro-batches per optimizer step: this rank's share of one mini-batch, micro_batch_size at a time.
         self.accumulation = max(1, math.ceil(cfg["samples_per_rank"] / cfg["mini_batches"] / cfg["micro_batch_size"]))
-        ds_config = {
-            "train_micro_batch_size_per_gpu": cfg["micro_batch_size"],
-            "gradient_accumulation_steps": self.accumulation,
-            "train_batch_size": cfg["micro_batch_size"] * self.accumulation * world_size,
-            "gradient_clipping": cfg["grad_clip"],
-            "zero_optimization": {"stage": 2},
-            "bf16": {"enabled": cfg["dtype"] == "bfloat16"},
-            "steps_per_print": 10**9,
-            "wall_clock_breakdown": False,
-        }
+        ds_config = zero2_config(cfg["micro_batch_size"], self.accumulation, world_size, cfg["grad_clip"],
+                                 bf16=cfg["dtype"] == "bfloat16")
         self.engine, _, _, _ = deepspeed.initialize(model=policy, optimizer=optimizer, config=ds_config)
         self.device = self.engine.device
         if self.reference is not None:
@@ -140,15 +134,17 @@ class LearnerWorker:
         ref = {tuple(idx): None for idx in all_chunks} if sft else dict(
             zip(map(tuple, all_chunks), self._frozen_logprobs(self.reference, shard, all_chunks)))
         timing["reference"] = time.perf_counter() - t
-        # One update per step: pi_theta_old is the policy before it, which the training forward itself
-        # computes, so its detached values serve (no second forward). More updates need them fixed first
-        # (also for the rollout mismatch when old log-probs come from the engine).
-        single_update = sft or (cfg["ppo_epochs"] == 1 and len(minibatch_chunks) == 1)
-        old = None
-        if not single_update:
+        # pi_theta_old is the policy before the step's first update. The first mini-batch's training
+        # forward of the first epoch runs that very policy, so its detached values serve (no second
+        # forward); the micro-batches trained after an update need theirs fixed first.
+        later = [] if sft else [idx for chunks in minibatch_chunks[1:] for idx in chunks]
+        if not sft and cfg["ppo_epochs"] > 1:
+            later = all_chunks  # the first mini-batch is trained again after updates
+        old: dict = {}
+        if later:
             t = time.perf_counter()
             self.engine.eval()
-            old = dict(zip(map(tuple, all_chunks), self._frozen_logprobs(self.engine.module, shard, all_chunks)))
+            old = dict(zip(map(tuple, later), self._frozen_logprobs(self.engine.module, shard, later)))
             timing["old"] = time.perf_counter() - t
         sums: dict[str, float] = {}
         tokens = loss_sum = 0.0
@@ -177,7 +173,7 @@ class LearnerWorker:
         result.update({f"time/learner_{key}": value for key, value in timing.items()})
         return result
 
-    def _micro_step(self, shard: LearnerBatch, idx: list[int], ref_logp: torch.Tensor, old: dict | None,
+    def _micro_step(self, shard: LearnerBatch, idx: list[int], ref_logp: torch.Tensor, old: dict,
                     normalizer: StepNormalizer, timing: dict, mismatch: MismatchStats | None) -> tuple[dict, float]:
         """Forward, loss and backward of one micro-batch; the optimizer steps on a mini-batch's last."""
         cfg = self.cfg
@@ -190,7 +186,8 @@ class LearnerWorker:
         if cfg["objective"] == "sft":
             loss, stats = sft_loss(logp, mask, agg=cfg["loss_agg"], normalizer=normalizer)
             return self._backward_and_step(loss, stats, timing, t), float(mask.sum())
-        learner_old = old[tuple(idx)] if old is not None else logp.detach()  # the policy before this step
+        # Absent: this micro-batch is trained before the step's first update, by the policy before it.
+        learner_old = old[tuple(idx)] if tuple(idx) in old else logp.detach()
         old_logp = learner_old if cfg["recompute_old_logprobs"] else rollout_logp
         if mismatch is not None:
             mismatch.add(learner_old, rollout_logp, mask)
@@ -217,12 +214,6 @@ class LearnerWorker:
         return stats
 
     # ---- weight sync (rank 0 holds the publisher, next to the weights) ---------------------------
-    def weight_sync_endpoint(self) -> tuple[str, int]:
-        """Host and a free port for the broadcast group's store, on this learner's node."""
-        from relate_ray.sync.broadcast import free_port
-
-        return ray.util.get_node_ip_address(), free_port()
-
     def open_weight_sync(self, backend: str, dtype: str, bucket_mb: int, run_id: str = "", shm_root: str | None = None,
                          endpoint: tuple[str, int] | None = None, world_size: int = 0, timeout_s: float = 300.0,
                          rounding: str = "stochastic"):
