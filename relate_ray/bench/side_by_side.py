@@ -182,7 +182,53 @@ def relate_section(out: Path, dtype: str) -> dict:
     split = {key.split("/", 1)[1]: round(mean(key), 3) for key in sorted(steps[0]) if key.startswith("time/")}
     return {"train": {"relate_samples_per_s": round(PROMPTS * G / step_s, 3), "relate_step_s": round(step_s, 2)},
             "step": {**split, "sync_fraction": round(mean("time/sync") / step_s, 4),
-                     "sync_megabytes": round(mean("sync/megabytes"), 1), "peak_rss_mib": memory.by_role()}}
+                     "sync_megabytes": round(mean("sync/megabytes"), 1), "peak_rss_mib": memory.by_role(),
+                     "response_tokens": round(mean("response_length"), 1),
+                     "measured_steps": [r["step"] for r in steps]}}
+
+
+def roofline_section(path: str, dtype: str, prompt_ids: list[list[int]], step: dict, rollout: dict) -> dict:
+    """Each learner phase's achieved FLOP/s against this machine's sustained GEMM rate at the model's
+    shapes (same dtype, the learner's threads), and the rollout's weight bytes read per second
+    against the memory bandwidth (each decode step reads every weight once)."""
+    import torch
+    from transformers import AutoConfig
+
+    from relate_ray.bench.roofline import ModelShape, backward_flops, causal_attended, forward_flops, gemm_rate, \
+        memory_bandwidth
+
+    shape = ModelShape.from_config(AutoConfig.from_pretrained(path))
+    threads = os.cpu_count() or 1
+    response = step["response_tokens"]
+    flops = []
+    for number in step["measured_steps"]:  # the learner's shared-prompt forward: each prompt once, G responses on it
+        for ids in prompt_ids[(number - 1) * PROMPTS: number * PROMPTS]:
+            attended = causal_attended([len(ids)]) + G * sum(len(ids) + t for t in range(1, int(response) + 1))
+            flops.append(forward_flops(shape, len(ids) + G * int(response), attended, G * int(response)))
+    forward = statistics.mean(flops) * PROMPTS  # one step's forward over its prompts
+    torch_dtype = torch.bfloat16 if dtype == "bfloat16" else torch.float32
+    tokens = int(statistics.mean(len(i) for i in prompt_ids) + G * response)
+    rates = {name: gemm_rate(tokens, k, n, torch_dtype, threads)
+             for name, (k, n) in {"mlp_up": (shape.hidden, shape.intermediate),
+                                  "mlp_down": (shape.intermediate, shape.hidden),
+                                  "attention_q": (shape.hidden, shape.heads * shape.head_dim)}.items()}
+    gemm = max(rates.values())
+    phases = {"reference": forward, "forward": forward, "backward": backward_flops(forward)}
+    learner = {}
+    for phase, work in phases.items():
+        seconds = step.get(f"learner_{phase}", 0.0)
+        achieved = work / seconds if seconds else 0.0
+        learner[phase] = {"gflop": round(work / 1e9, 1), "s": seconds, "gflop_per_s": round(achieved / 1e9, 1),
+                          "of_gemm": round(achieved / gemm, 3)}
+    bandwidth = memory_bandwidth(threads=threads)
+    params = shape.layers * shape.linear_params_per_layer + shape.hidden * shape.vocab  # layers + the LM head
+    weight_bytes = params * (2 if rollout["dtype"] == "bfloat16" else 4)
+    decode_steps_per_s = rollout["vllm_tokens_per_s"] / rollout["sequences"]
+    return {"gemm_gflop_per_s": {k: round(v / 1e9, 1) for k, v in rates.items()}, "threads": threads,
+            "memory_gb_per_s": round(bandwidth / 1e9, 1), "learner": learner,
+            "rollout_decode": {"weight_mb": round(weight_bytes / 1e6, 1),
+                               "gb_per_s": round(decode_steps_per_s * weight_bytes / 1e9, 2),
+                               "of_bandwidth": round(decode_steps_per_s * weight_bytes / bandwidth, 3)}}
 
 
 def trl_section(path: str, dtype: str, requests) -> dict:
@@ -284,6 +330,9 @@ def run(out: Path, dtype: str) -> dict:
     if "trl_samples_per_s" in timed["trl"]:
         report["train"]["speedup"] = round(report["train"]["relate_samples_per_s"] / timed["trl"]["trl_samples_per_s"], 2)
     report["step"] = timed["relate"]["step"]
+    t = time.perf_counter()
+    report["roofline"] = roofline_section(path, dtype, prompt_ids, report["step"], report["rollout"])
+    report["seconds"]["roofline"] = round(time.perf_counter() - t, 1)
     report["scorers"] = timed["scorers"]
     report["grid"] = timed["grid"]
     (out / "bench.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -300,6 +349,15 @@ def table(report: dict) -> str:
              f"GRPOTrainer) | {t.get('speedup', 'n/a')}x |",
              f"| step s: rollout / reward / learner / sync | {s.get('rollout')} / {s.get('reward')} / "
              f"{s.get('learner')} / {s.get('sync')} | | sync {100 * s['sync_fraction']:.1f} % |"]
+    if "roofline" in report:
+        f = report["roofline"]
+        lines += ["", f"| roofline ({f['threads']} threads) | GFLOP | s | GFLOP/s | of the GEMM rate "
+                  f"({max(f['gemm_gflop_per_s'].values())} GFLOP/s) |", "|---|---|---|---|---|"]
+        lines += [f"| learner {phase} | {v['gflop']} | {v['s']} | {v['gflop_per_s']} | {100 * v['of_gemm']:.0f} % |"
+                  for phase, v in f["learner"].items()]
+        d = f["rollout_decode"]
+        lines.append(f"| rollout decode: weights read | {d['weight_mb']} MB a step | | {d['gb_per_s']} GB/s | "
+                     f"{100 * d['of_bandwidth']:.0f} % of {f['memory_gb_per_s']} GB/s copy bandwidth |")
     lines += ["", "| grid point (relate preset) | samples | step s | rollout | reward | learner | sync | samples/s "
               "| reward share |", "|---|---|---|---|---|---|---|---|---|"]
     lines += [f"| {label} | {g['samples']} | {g['step_s']} | {g['rollout']} | {g['reward']} | {g['learner']} | "
