@@ -48,6 +48,13 @@ def _package_dir(package: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
+def check_model_spec(spec: str) -> None:
+    """What `resolve_model` would refuse, without converting or loading anything: a built-in name
+    passes, a folder must exist and hold config.json or modules.json. Raises ModelNotFoundError."""
+    if spec not in (DEFAULT_POLICY, DEFAULT_EMBEDDER):
+        resolve_model(spec)
+
+
 def resolve_model(spec: str, cache: str | os.PathLike[str] | None = None) -> Path:
     """Turn a model spec (a built-in name or a local folder) into a local model folder."""
     if spec == DEFAULT_POLICY:

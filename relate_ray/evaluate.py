@@ -13,7 +13,7 @@ import logging
 
 from relate_ray.config import register_configs, validate_config
 from relate_ray.evaluation.config import EvaluateJobConfig, register_eval_configs, validate_eval
-from relate_ray.launch import run_job
+from relate_ray.launch import check_inputs, run_job
 
 log = logging.getLogger("relate_ray.evaluate")
 register_configs()
@@ -23,6 +23,7 @@ register_eval_configs()
 def validate(cfg) -> None:
     validate_config(cfg)
     validate_eval(cfg)
+    check_inputs(cfg)
 
 
 def evaluate(cfg) -> None:

@@ -182,17 +182,16 @@ def check_stages(stages: list[Stage], out: Path) -> None:
 
 
 def _job_schema(job: str):
-    from relate_ray.config import RelateConfig, register_configs, validate_config
-    from relate_ray.evaluation.config import (EvaluateJobConfig, SFTJobConfig, register_eval_configs,
-                                              validate_eval, validate_sft)
+    from relate_ray import evaluate, sft
+    from relate_ray.config import RelateConfig
+    from relate_ray.evaluation.config import EvaluateJobConfig, SFTJobConfig
+    from relate_ray.launch import validate_run
 
-    register_configs()
-    register_eval_configs()
     if job == "launch":
-        return RelateConfig, validate_config, "config"
+        return RelateConfig, validate_run, "config"
     if job == "sft":
-        return SFTJobConfig, lambda cfg: (validate_config(cfg), validate_sft(cfg)), "sft"
-    return EvaluateJobConfig, lambda cfg: (validate_config(cfg), validate_eval(cfg)), "evaluate"
+        return SFTJobConfig, sft.validate, "sft"
+    return EvaluateJobConfig, evaluate.validate, "evaluate"
 
 
 def run_stage(stage: Stage, logs: Path, number: int, total: int) -> float:

@@ -11,7 +11,7 @@ import logging
 
 from relate_ray.config import register_configs, validate_config
 from relate_ray.evaluation.config import SFTJobConfig, register_eval_configs, validate_sft
-from relate_ray.launch import run_job
+from relate_ray.launch import check_inputs, run_job
 
 log = logging.getLogger("relate_ray.sft")
 register_configs()
@@ -21,6 +21,7 @@ register_eval_configs()
 def validate(cfg) -> None:
     validate_config(cfg)
     validate_sft(cfg)
+    check_inputs(cfg)
 
 
 def sft(cfg) -> None:

@@ -69,3 +69,33 @@ def test_the_products_length_limits_are_config_the_length_reward_reads():
     configured = build_reward("length", **options)(RewardBatch([request], [text])).scores[0]
     assert configured == 1.0 > default  # the 14-character title fits [5, 20], not the default [25, 60]
     assert "ad.length_limits.en.title" in check_overrides(["ad.length_limits.en.title=[12,5]"])
+
+
+def _launch(*overrides):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "relate_ray.launch", *overrides], capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_a_data_file_without_one_usable_row_stops_before_any_actor(tmp_path):
+    import json
+
+    data = tmp_path / "requests.jsonl"
+    data.write_text(json.dumps({"id": "a", "query": ""}) + "\n" + json.dumps({"nope": 1}) + "\n")
+    result = _launch(f"data.train={data}", "trainer.steps=1", f"hydra.run.dir={tmp_path / 'run'}")
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: {data}: no usable row (2 bad of 2; first: {data}:1: field 'query': empty")
+    assert f"{data}:2:" in line
+    assert not (tmp_path / "run").exists()  # nothing started
+
+
+def test_a_dry_run_refuses_what_the_run_refuses_after_printing_the_plan(tmp_path):
+    result = _launch("dry_run=true", "model.policy=/no/such/dir")
+    assert result.returncode == 2
+    assert "rollout-0" in result.stdout  # the plan
+    assert result.stderr.strip().splitlines() == [
+        "error: model '/no/such/dir': no such folder (use a local model folder, or one of the built-in names "
+        "smollm2-135m-instruct, all-minilm-l6-v2)"]

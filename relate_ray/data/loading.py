@@ -97,4 +97,8 @@ def load_requests(path: str | os.PathLike[str], on_bad_row: OnBadRow = "skip") -
     """All good requests of a file as a list, plus the scan report."""
     report = ScanReport(str(path))
     requests = list(scan_requests(path, on_bad_row, report))
+    if not requests:
+        first = "; ".join(report.shown[:2])
+        raise DataFileError(f"{path}: no usable row ({report.bad} bad of {report.rows}; first: {first}); "
+                            f"see python -m relate_ray.data validate {path}")
     return requests, report
