@@ -119,3 +119,30 @@ def test_with_groups_a_phrase_must_recur_across_requests(tokenizer, good_row):
     ungrouped = build_reward("diversity", min_doc_freq=0.3, min_docs=2, group_size=1)(batch)
     assert (grouped.scores == 0).all()  # one request's shared fact is not a template
     assert (ungrouped.scores[:3] < 0).all()
+
+
+def test_numbers_are_facts_not_templates():
+    """Every answer quotes a price: with numbers exempt the shared digits are not a template, the
+    shared phrase is; with exempt_numbers=false the digits count as well."""
+    from transformers import AutoTokenizer
+
+    from relate_ray.assets import DEFAULT_POLICY, resolve_model
+    from relate_ray.data.schema import AdRequest
+    from relate_ray.rewards.base import RewardBatch
+    from relate_ray.rewards.token_level import DiversityOptions, DiversityReward
+    from relate_ray.rewards.tokens import token_char_spans
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model(DEFAULT_POLICY))
+    words = ["Lisbon", "Denver", "Boston", "Austin", "Dallas", "Tampa"]
+    texts = [f"Title: {w} fares\nDescription: Fly {w} from $1,299 with free bags." for w in words]
+    ids = [tokenizer.encode(t, add_special_tokens=False) for t in texts]
+    spans = [token_char_spans(tokenizer, i) for i in ids]
+    request = AdRequest(id="r", query="q", bidword="b", selling_points=["p"], category="travel", lang="en")
+
+    def flagged(exempt: bool) -> set[str]:
+        out = DiversityReward(DiversityOptions(exempt_numbers=exempt))(RewardBatch([request] * 6, texts, ids, spans))
+        return {texts[0][a:b] for (a, b), f in zip(spans[0], out.token_flags[0]) if f}
+
+    assert not any(c.isdigit() for piece in flagged(True) for c in piece)
+    assert " with" in flagged(True)  # the shared phrase is still a template
+    assert any(c.isdigit() for piece in flagged(False) for c in piece)

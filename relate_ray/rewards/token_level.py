@@ -14,7 +14,7 @@ import numpy as np
 from relate_ray.rewards.base import RewardBatch, RewardOutput
 from relate_ray.rewards.registry import check_option, register_reward
 from relate_ray.rewards.ngram import NgramWindow, count_and_flag
-from relate_ray.rewards.tokens import field_key_char_spans, spans_to_token_flags
+from relate_ray.rewards.tokens import field_key_char_spans, number_char_spans, spans_to_token_flags
 
 
 def _require_tokens(batch: RewardBatch, name: str) -> None:
@@ -86,6 +86,12 @@ class DiversityOptions:
     group_size: int = 0
     # Cap of the total penalty (the score stays in [-max_penalty, 0]); None: no cap.
     max_penalty: float | None = 1.0
+    # Numbers are facts, not phrasing: their tokens neither form nor extend a template. SmolLM2's
+    # tokenizer splits every number into single digits, so digit n-grams (" 1", "00", " 4.") made
+    # 84-88 % of the spans flagged on 200 greedy ads (SFT's and RELATE's): the reward penalized
+    # quoting the selling points' true numbers, against the correctness reward. false: numbers
+    # count as any token.
+    exempt_numbers: bool = True
 
     def __post_init__(self) -> None:
         check_option(self.delta_d is None or self.delta_d >= 0, "delta_d", "must be >= 0", self.delta_d)
@@ -135,6 +141,7 @@ class DiversityReward:
         # Built directly (tests, evaluation): reward.delta_d's default, one answer a document.
         self.delta_d = DEFAULT_DELTA_D if o.delta_d is None else o.delta_d
         self.max_penalty, self.group_size = o.max_penalty, o.group_size or 1
+        self.exempt_numbers = o.exempt_numbers
         self.ngram_args = {"n_min": o.n_min, "n_max": o.n_max, "min_doc_freq": o.min_doc_freq, "min_docs": o.min_docs}
         self.window = NgramWindow(o.window_steps)
         self._pending: dict[int, tuple[list, list]] = {}  # step -> (documents, masks), oldest first
@@ -158,7 +165,8 @@ class DiversityReward:
 
     def __call__(self, batch: RewardBatch) -> RewardOutput:
         _require_tokens(batch, "diversity")
-        ignore = [spans_to_token_flags(spans, field_key_char_spans(text)).astype(bool)
+        ignore = [spans_to_token_flags(spans, field_key_char_spans(text)
+                                       + (number_char_spans(text) if self.exempt_numbers else [])).astype(bool)
                   for spans, text in zip(batch.token_spans, batch.texts)]
         docs, doc_masks = self._documents(batch.token_ids, ignore)
         frequent = self.window.high_frequency(docs, doc_masks, **self.ngram_args)

@@ -43,6 +43,14 @@ def spans_to_token_flags(
     return flags
 
 
+def number_char_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans of the numbers in `text` ("59", "4.6/5", "8,000", "24/7"): facts, which the
+    correctness reward judges, not phrasing."""
+    import re
+
+    return [m.span() for m in re.finditer(r"\d+(?:[.,/:]\d+)*", text)]
+
+
 def field_key_char_spans(text: str) -> list[tuple[int, int]]:
     """Character spans of the fixed 'Title:' / 'Description:' keys, which every answer must contain."""
     import re
