@@ -104,9 +104,20 @@ class Stage:
     folder: Path
     module: str
     args: list[str]
+    # The user's settings this job runs with (its share of the overrides, the judge): a stage done
+    # with other settings is not reused.
+    settings: list[str] = field(default_factory=list)
 
     def done(self) -> bool:
-        return (self.folder / DONE).is_file()
+        """Its job exited 0 (the marker), with these settings; PipelineError if with others."""
+        marker = self.folder / DONE
+        if not marker.is_file():
+            return False
+        recorded = json.loads(marker.read_text()).get("settings")
+        if recorded is not None and recorded != self.settings:  # None: a marker from before settings were kept
+            raise PipelineError(f"{self.name}: {self.folder} was made with other settings ({' '.join(recorded) or 'none'}; "
+                                f"now {' '.join(self.settings) or 'none'}); name another out= or delete that folder")
+        return True
 
 
 def final_checkpoint(run_dir: Path) -> Path:
@@ -128,20 +139,21 @@ def plan_stages(args: PipelineArgs) -> list[Stage]:
     # The user's overrides first, the stage's own last (the last of a key wins): model.policy is the
     # base model for the cold start and NLG, the SFT checkpoint for RELATE.
     stages = [
-        Stage("sft", sft, "relate_ray.sft", [*overrides_for("sft", args.overrides), f"out={sft}"]),
+        Stage("sft", sft, "relate_ray.sft", [*overrides_for("sft", args.overrides), f"out={sft}"],
+              overrides_for("sft", args.overrides)),
         Stage("eval_sft_vs_nlg", out / "eval_sft_vs_nlg", "relate_ray.evaluate",
               [*overrides_for("evaluate", args.overrides), f"checkpoint={sft}", "postprocess=true", "baseline=nlg",
-               "eval.gsb=false", f"out={out / 'eval_sft_vs_nlg'}"]),
+               "eval.gsb=false", f"out={out / 'eval_sft_vs_nlg'}"], overrides_for("evaluate", args.overrides)),
     ]
     for seed in args.seeds:
         run = out / f"relate_seed{seed}"
         stages.append(Stage(f"relate_seed{seed}", run, "relate_ray.launch",
                             [*overrides_for("launch", args.overrides), f"hydra.run.dir={run}", f"model.policy={sft}",
-                             f"seed={seed}"]))
+                             f"seed={seed}"], overrides_for("launch", args.overrides)))
         stages.append(Stage(f"eval_seed{seed}_vs_sft", out / f"eval_seed{seed}_vs_sft", "relate_ray.evaluate",
                             [*overrides_for("evaluate", args.overrides), *judge,
                              "checkpoint={final:" + str(run) + "}", f"baseline=sft:{sft}",
-                             f"out={out / f'eval_seed{seed}_vs_sft'}"]))
+                             f"out={out / f'eval_seed{seed}_vs_sft'}"], [*overrides_for("evaluate", args.overrides), *judge]))
     return stages
 
 
@@ -212,7 +224,8 @@ def run_stage(stage: Stage, logs: Path, number: int, total: int) -> float:
         raise PipelineError(f"stage {stage.name} failed (exit {code}) after {seconds:.0f} s"
                             + (f": {tail}" if tail else "") + f"; see {log_file}")
     stage.folder.mkdir(parents=True, exist_ok=True)
-    (stage.folder / DONE).write_text(json.dumps({"seconds": round(seconds, 1), "args": args}) + "\n")
+    (stage.folder / DONE).write_text(json.dumps({"seconds": round(seconds, 1), "settings": stage.settings,
+                                                 "args": args}) + "\n")
     log.info("[%d/%d] %s: done in %.1f min", number, total, stage.name, seconds / 60)
     return seconds
 
@@ -230,12 +243,11 @@ def run_pipeline(args: PipelineArgs) -> Path:
     stages = plan_stages(args)
     check_stages(stages, args.out.resolve())
     args.out.mkdir(parents=True, exist_ok=True)
-    timings = {}
     for number, stage in enumerate(stages, 1):
         if stage.done():
             log.info("[%d/%d] %s: already done, skipped", number, len(stages) + 1, stage.name)
             continue
-        timings[stage.name] = run_stage(stage, args.out / "logs", number, len(stages) + 1)
+        run_stage(stage, args.out / "logs", number, len(stages) + 1)
     log.info("[%d/%d] report", len(stages) + 1, len(stages) + 1)
     return write_pipeline_report(args.out.resolve(), args.seeds, args.judge)
 

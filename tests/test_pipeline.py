@@ -52,8 +52,12 @@ def test_a_stage_is_done_only_with_its_marker_and_a_killed_run_resumes(tmp_path)
         (folder / "deepspeed").mkdir(parents=True)
         (folder / "trainer_state.json").write_text(json.dumps({"step": step}))
     assert not train.done() and "resume=true" in _resolved(train)
-    (train.folder / DONE).write_text("{}\n")
+    (train.folder / DONE).write_text(json.dumps({"settings": train.settings}))
     assert train.done()
+    # Done with other settings (a different lr): not reused, and the user is told.
+    other = {s.name: s for s in plan_stages(parse_args([f"out={tmp_path}", "seeds=[0]", "learner.lr=1e-6"]))}
+    with pytest.raises(PipelineError, match="relate_seed0: .* was made with other settings"):
+        other["relate_seed0"].done()
     evaluation = stages["eval_seed0_vs_sft"]
     assert f"checkpoint={train.folder / 'checkpoints' / 'step_2'}" in _resolved(evaluation)
 

@@ -102,7 +102,17 @@ def pipeline_tables(out: Path, seeds: list[int]) -> dict:
               **{k: mean(s[k] for s in per_seed) for k, _, _ in COLUMNS},
               "vs_nlg": {"delta": _mean_or_none(s["vs_nlg"]["delta"] for s in per_seed)},
               "vs_sft": {"delta": _mean_or_none(s["vs_sft"]["delta"] for s in per_seed)}}
-    return {"table1": rows + [relate], "seeds": per_seed}
+    return {"table1": rows + [relate], "seeds": per_seed, "stage_minutes": stage_minutes(out)}
+
+
+def stage_minutes(out: Path) -> dict[str, float]:
+    """Each finished stage's wall time (from its .stage_done marker), in minutes."""
+    minutes = {}
+    for marker in sorted(out.glob("*/.stage_done")):
+        seconds = json.loads(marker.read_text()).get("seconds")
+        if seconds is not None:
+            minutes[marker.parent.name] = round(seconds / 60, 1)
+    return minutes
 
 
 def _pct(value) -> str:
@@ -147,6 +157,11 @@ def render(tables: dict, figure: str | None) -> str:
     lines += ["", f"SFT + post-processing against NLG: {_pct(sft['vs_nlg']['delta'])} {_ci(sft['vs_nlg'])}.",
               "A GSB verdict that flips when the two ads swap places counts as same; `flips` is the share of "
               "pairs that flipped (the judge's position bias).", ""]
+    if tables.get("stage_minutes"):
+        total = sum(tables["stage_minutes"].values())
+        lines += ["Wall time of each stage (minutes): " + ", ".join(f"{k} {v}" for k, v in
+                                                                 tables["stage_minutes"].items())
+                  + f"; {total:.1f} in all.", ""]
     if figure:
         lines += ["## Figure 3: the RELATE runs' rewards over training", "", f"![rewards]({figure})", ""]
     return "\n".join(lines)
