@@ -78,12 +78,14 @@ def check_overrides(argv: list[str], config_name: str = "config", validate=valid
     """Compose the config (conf/<config_name>.yaml) with the command line's overrides and check it
     with `validate`; the one-line problem, or None. schema: the job's config class (RelateConfig)."""
     from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
 
     overrides = [_first_sweep_value(a) for a in argv if not a.startswith("-") and not a.startswith("hydra.")]
     try:
         with initialize_config_dir(config_dir=str(DEFAULT_CONF_DIR), version_base="1.3"):
             cfg = compose(config_name=config_name, overrides=overrides)
-    except Exception as err:  # Hydra and OmegaConf raise several types; all mean a bad override
+    except (HydraException, OmegaConfBaseException) as err:  # what a bad override raises; a bug propagates
         lines = [line.strip() for line in str(err).splitlines() if line.strip()] or [type(err).__name__]
         reason = next((line for line in lines[1:] if line.startswith(("Value ", "Key "))), "")
         return f"bad override: {lines[0]}" + (f" {reason}" if reason else "")

@@ -20,7 +20,7 @@ def test_choice_probability_normalizes_over_yes_and_no_variants():
     top = {1: TopToken(np.log(0.3), "Yes"), 2: TopToken(np.log(0.2), " yes"), 3: TopToken(np.log(0.25), "No"),
            4: TopToken(np.log(0.25), "Maybe")}
     assert _choice_probability(top, ("yes",), ("no",)) == pytest.approx(0.5 / 0.75)
-    assert _choice_probability({1: TopToken(0.0, "Hmm")}, ("yes",), ("no",)) == 0.5
+    assert _choice_probability({1: TopToken(0.0, "Hmm")}, ("yes",), ("no",)) is None  # unanswered, counted
 
 
 @pytest.mark.slow

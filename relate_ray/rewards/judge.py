@@ -8,6 +8,7 @@ position bias cancels. Runs on vLLM; the default judge is the bundled policy mod
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ _PAIRWISE = (
     "Which ad is better? Answer A or B."
 )
 _TOP_LOGPROBS = 20
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -57,8 +59,9 @@ def pair_verdict(p_first_as_a: float, p_first_as_b: float, same_margin: float = 
     return PairVerdict(p, "good" if good else "bad" if bad else "same", flipped)
 
 
-def _choice_probability(logprobs: dict, yes: Sequence[str], no: Sequence[str]) -> float:
-    """P(yes) / (P(yes) + P(no)) over the top tokens of one position; 0.5 if neither appears."""
+def _choice_probability(logprobs: dict, yes: Sequence[str], no: Sequence[str]) -> float | None:
+    """P(yes) / (P(yes) + P(no)) over the top tokens of one position; None if neither appears
+    (the judge did not answer the question: the caller counts it and reads it as 0.5)."""
     p_yes = p_no = 0.0
     for entry in logprobs.values():
         word = (entry.decoded_token or "").strip().lower()
@@ -66,7 +69,16 @@ def _choice_probability(logprobs: dict, yes: Sequence[str], no: Sequence[str]) -
             p_yes += math.exp(entry.logprob)
         elif word in no:
             p_no += math.exp(entry.logprob)
-    return p_yes / (p_yes + p_no) if p_yes + p_no > 0 else 0.5
+    return p_yes / (p_yes + p_no) if p_yes + p_no > 0 else None
+
+
+def _answered(probabilities: list[float | None], what: str) -> list[float]:
+    """The probabilities with an unanswered question read as 0.5, the share of those logged."""
+    missing = sum(p is None for p in probabilities)
+    if missing:
+        log.warning("judge: %d of %d %s had neither answer among the top %d tokens; read as 0.5", missing,
+                    len(probabilities), what, _TOP_LOGPROBS)
+    return [0.5 if p is None else p for p in probabilities]
 
 
 class Judge:
@@ -74,6 +86,7 @@ class Judge:
 
     def __init__(self, llm, tokenizer, same_margin: float = 0.1) -> None:
         self.llm, self.tokenizer, self.same_margin = llm, tokenizer, same_margin
+        self.unanswered = 0.0  # the share of the last scored ads the judge did not answer
 
     def _prompt(self, content: str) -> str:
         from relate_ray.data.prompts import chat_prompt
@@ -93,7 +106,9 @@ class Judge:
                                       points="; ".join(r.selling_points), title=a.title or "-",
                                       description=a.description or "-") for r, a in zip(requests, ads)]
         firsts = self._first_token_logprobs(contents)
-        return np.array([_choice_probability(lp, ("yes",), ("no",)) for lp in firsts], dtype=np.float32)
+        probabilities = [_choice_probability(lp, ("yes",), ("no",)) for lp in firsts]
+        self.unanswered = sum(p is None for p in probabilities) / max(len(probabilities), 1)
+        return np.array(_answered(probabilities, "ads"), dtype=np.float32)
 
     def compare(self, requests: Sequence[AdRequest], first: Sequence[ParsedAd],
                 second: Sequence[ParsedAd]) -> list[PairVerdict]:
@@ -106,12 +121,12 @@ class Judge:
             contents.append(_PAIRWISE.format(**common, title_a=b.title, description_a=b.description,
                                              title_b=a.title, description_b=a.description))
         firsts = self._first_token_logprobs(contents)
-        verdicts = []
-        for k in range(0, len(firsts), 2):
-            p_first_as_a = _choice_probability(firsts[k], ("a",), ("b",))
-            p_first_as_b = _choice_probability(firsts[k + 1], ("b",), ("a",))
-            verdicts.append(pair_verdict(p_first_as_a, p_first_as_b, self.same_margin))
-        return verdicts
+        # Even positions show the first ad as A, odd ones as B: P(first better) is P(A), then P(B).
+        choices = [(("a",), ("b",)), (("b",), ("a",))]
+        probabilities = _answered([_choice_probability(lp, *choices[k % 2]) for k, lp in enumerate(firsts)],
+                                  "comparisons")
+        return [pair_verdict(probabilities[k], probabilities[k + 1], self.same_margin)
+                for k in range(0, len(probabilities), 2)]
 
 
 @dataclass(frozen=True)
@@ -159,4 +174,5 @@ class JudgeReward:
 
     def __call__(self, batch: RewardBatch) -> RewardOutput:
         p_good = self.judge.score(batch.requests, batch.content_ads())
-        return RewardOutput("judge", 2.0 * p_good - 1.0, info={"p_good": float(p_good.mean())})
+        return RewardOutput("judge", 2.0 * p_good - 1.0,
+                            info={"p_good": float(p_good.mean()), "unanswered": self.judge.unanswered})

@@ -44,7 +44,8 @@ def resolve_dtype(dtype: str) -> str:
         return "bfloat16"
     try:
         flags = open("/proc/cpuinfo", encoding="utf-8").read()
-    except OSError:
+    except OSError as err:
+        log.warning("model.dtype=auto: cannot read the CPU flags (%s); running float32 (set model.dtype to choose)", err)
         return "float32"
     return "bfloat16" if ("avx512_bf16" in flags or "amx_bf16" in flags) else "float32"
 
