@@ -52,7 +52,7 @@ def diversity_group(ray):
     worker = RewardWorker.options(max_restarts=1, max_task_retries=0).remote(
         {"diversity": {"group_size": 2, "min_docs": 2, "window_steps": 4}}, 1)
     ray.get(worker.ready.remote())
-    return RewardGroup("diversity", [worker], splittable=False, names=["reward-diversity"])
+    return RewardGroup("diversity", [worker], stateful=True, names=["reward-diversity"])
 
 
 def kill(ray, worker) -> int:

@@ -36,7 +36,9 @@ class RewardFailure(RuntimeError):
 class RewardGroup:
     name: str
     workers: list  # RewardWorker handles
-    splittable: bool = True  # False for stateful scorers, which must see the whole batch
+    # A stateful group (the registry's RewardSpec.stateful: diversity's n-gram window) runs as one
+    # member that sees whole batches; the others split a batch across their members.
+    stateful: bool = False
     names: list[str] = field(default_factory=list)  # the actors' names, for messages
 
     def name_of(self, member: int) -> str:
@@ -90,7 +92,7 @@ class RewardPool:
         """All components' outputs for the batch, and the names of groups dropped this step."""
         pending = self.begin()
         for group in self.groups:
-            if group.splittable:
+            if not group.stateful:
                 for k, indices in enumerate(_split(batch, len(group.workers))):
                     pending.append((group, indices, k, self._submit(group, k, batch.select(indices))))
         return self.finish(pending, batch)
@@ -107,7 +109,7 @@ class RewardPool:
         if len(indices) != len(part):
             raise ValueError(f"{len(indices)} batch indices for a part of {len(part)} samples")
         for group in self.groups:
-            if group.splittable:
+            if not group.stateful:
                 member = sum(1 for call in pending if call[0] is group) % len(group.workers)
                 pending.append((group, list(indices), member, self._submit(group, member, part)))
 
@@ -117,7 +119,7 @@ class RewardPool:
         components' outputs in batch order, and the names of groups dropped this step."""
         self._batch = batch
         for group in self.groups:
-            if not group.splittable:
+            if group.stateful:
                 # Checked now, just before it scores: it may have died and come back empty while the
                 # rollout sampled (Ray restarts it without an error reaching us).
                 self._check_state_holder(group)
@@ -168,7 +170,7 @@ class RewardPool:
         """Wait for Ray's restart of a dead member; a stateful one gets its committed state back."""
         worker = group.workers[member % len(group.workers)]
         info = self.restarts.wait_back(group.name_of(member), worker, err)
-        if not group.splittable:
+        if group.stateful:
             self._pids[group.name] = info["pid"]
             self._restore(group)
 
@@ -200,7 +202,7 @@ class RewardPool:
         dies before committing is restarted, given its state, scores the batch again and commits.
         """
         for group in self.groups:
-            if group.splittable or group.name in skip:
+            if not group.stateful or group.name in skip:
                 continue
             worker = group.workers[0]  # stateful groups have one member
             while True:
@@ -216,12 +218,12 @@ class RewardPool:
         """Stateful components' state ({component: state}); only single-member groups hold state."""
         states: dict[str, dict] = {}
         for group in self.groups:
-            if not group.splittable:
+            if group.stateful:
                 states.update(ray.get(group.workers[0].state.remote(), timeout=self.timeout_s))
         return states
 
     def load_state_dict(self, states: dict[str, dict]) -> None:
-        ray.get([g.workers[0].load_state.remote(states) for g in self.groups if not g.splittable])
+        ray.get([g.workers[0].load_state.remote(states) for g in self.groups if g.stateful])
         for group in self.groups:
-            if not group.splittable:
+            if group.stateful:
                 self._committed[group.name] = ray.get(group.workers[0].state.remote(), timeout=self.timeout_s)

@@ -132,7 +132,7 @@ def build_actors(cfg, data: RunData, run_id: str) -> Actors:
         components = {name: component_options(cfg, data, name) for name in members[0].components}
         workers = [RewardWorker.options(**actor_options(a, groups), **restartable).remote(components, cores)
                    for a in members]
-        reward_groups.append(RewardGroup(group, workers, splittable=not members[0].stateful,
+        reward_groups.append(RewardGroup(group, workers, stateful=members[0].stateful,
                                          names=[a.name for a in members]))
         handles[group] = workers
     # Fail early and clearly if an actor cannot start (bad model folder, out of memory...).

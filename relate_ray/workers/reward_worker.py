@@ -13,7 +13,7 @@ import os
 import ray
 
 from relate_ray.rewards.base import RewardBatch, RewardOutput
-from relate_ray.rewards.registry import build_reward
+from relate_ray.rewards.registry import build_reward, reward_spec
 
 
 @ray.remote
@@ -35,16 +35,21 @@ class RewardWorker:
     def score(self, batch: RewardBatch) -> dict[str, RewardOutput]:
         return {name: component(batch) for name, component in self.components.items()}
 
+    def _stateful(self) -> dict:
+        """The components registered stateful (commit, state_dict, load_state_dict)."""
+        return {name: c for name, c in self.components.items() if reward_spec(name).stateful}
+
     def commit(self, step: int) -> list[str]:
-        """Commit `step` on the components that keep scored batches pending (diversity's window);
-        returns the names of those that remembered it (a repeated commit remembers nothing)."""
-        return [name for name, c in self.components.items() if hasattr(c, "commit") and c.commit(step)]
+        """Commit `step` on the stateful components, which keep scored batches pending (diversity's
+        window); returns the names of those that remembered it (a repeated commit remembers nothing)."""
+        return [name for name, c in self._stateful().items() if c.commit(step)]
 
     def state(self) -> dict[str, dict]:
-        """State of the stateful components (those with state_dict, e.g. diversity's n-gram window)."""
-        return {name: c.state_dict() for name, c in self.components.items() if hasattr(c, "state_dict")}
+        """State of the stateful components (diversity's n-gram window)."""
+        return {name: c.state_dict() for name, c in self._stateful().items()}
 
     def load_state(self, states: dict[str, dict]) -> None:
+        stateful = self._stateful()
         for name, state in states.items():
-            if name in self.components and hasattr(self.components[name], "load_state_dict"):
-                self.components[name].load_state_dict(state)
+            if name in stateful:
+                stateful[name].load_state_dict(state)
