@@ -18,7 +18,8 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from relate_ray.assets import ModelNotFoundError
-from relate_ray.config import ConfigError, register_configs, validate_config
+from relate_ray.config import ConfigError, register_configs
+from relate_ray.validation import validate_config
 from relate_ray.data.prompts import DEFAULT_CONF_DIR, PromptTemplateError
 from relate_ray.data.readers import DataFileError
 from relate_ray.trainer.checkpoint import CheckpointSpaceError

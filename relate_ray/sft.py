@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 
-from relate_ray.config import register_configs, validate_config
+from relate_ray.config import register_configs
+from relate_ray.validation import validate_config
 from relate_ray.evaluation.config import SFTJobConfig, register_eval_configs, validate_sft
 from relate_ray.launch import check_inputs, run_job
 

@@ -3,7 +3,7 @@ which groups DAPO's dynamic sampling keeps (pure functions)."""
 
 import pytest
 
-from relate_ray.trainer.learner_batch import combine_rank_stats, informative_groups_first, plan_minibatches
+from relate_ray.algo.learner_batch import combine_rank_stats, informative_groups_first, plan_minibatches
 
 
 def test_every_sample_lands_once_and_normalizers_count_each_mini_batch():
@@ -35,7 +35,7 @@ def test_dynamic_sampling_keeps_groups_with_signal_first_in_order():
 def test_a_learner_batch_is_padded_once_and_each_rank_gets_its_rows_trimmed_to_its_longest():
     import torch
 
-    from relate_ray.trainer.learner_batch import LearnerBatch, learner_shards
+    from relate_ray.algo.learner_batch import LearnerBatch, learner_shards
 
     responses = [[5, 6, 7], [8], [9, 10, 11, 12, 13], [14, 15]]
     batch = LearnerBatch.from_ragged([[1, 2]] * 4, responses, [[float(i)] * len(r) for i, r in enumerate(responses)],

@@ -30,7 +30,7 @@ def run_step(tiny_policy_dir, num_ranks, micro_batch_size, ppo_epochs=1, mini_ba
 
     from relate_ray.config import RelateConfig
     from relate_ray.sync.broadcast import free_port
-    from relate_ray.trainer.learner_batch import LearnerBatch, combine_rank_stats, learner_shards
+    from relate_ray.algo.learner_batch import LearnerBatch, combine_rank_stats, learner_shards
     from relate_ray.trainer.setup import learner_config
     from relate_ray.workers.learner import LearnerWorker
 

@@ -31,7 +31,8 @@ def test_wandb_offline_and_tensorboard_both_get_each_step(tmp_path, monkeypatch)
     assert b"reward/total" in records and b"time/step" in records and b"note" not in records
 
 def test_an_unknown_logger_is_refused_at_start():
-    from relate_ray.config import ConfigError, validate_config
+    from relate_ray.config import ConfigError
+    from relate_ray.validation import validate_config
 
     with pytest.raises(ConfigError, match="trainer.loggers: each must be one of tensorboard, wandb"):
         validate_config(_cfg(["tensorboard", "mlflow"]))

@@ -4,7 +4,8 @@ what resources, in which placement-group bundles, and the checks that refuse a p
 import pytest
 from hydra import compose, initialize_config_dir
 
-from relate_ray.config import ConfigError, register_configs, validate_config
+from relate_ray.config import ConfigError, register_configs
+from relate_ray.validation import validate_config
 from relate_ray.data.prompts import DEFAULT_CONF_DIR
 from relate_ray.trainer.plan import build_plan, format_plan
 

@@ -43,7 +43,8 @@ def test_token_granularity_needs_a_token_form():
 
 
 def test_reward_aggregation_is_validated():
-    from relate_ray.config import ConfigError, validate_config
+    from relate_ray.config import ConfigError
+    from relate_ray.validation import validate_config
 
     with initialize_config_dir(config_dir=str(DEFAULT_CONF_DIR), version_base="1.3"):
         for good in ("sum_then_normalize", "normalize_then_sum"):

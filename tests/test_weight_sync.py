@@ -49,7 +49,7 @@ def test_bf16_engine_follows_an_fp32_learner_at_the_runs_learning_rate(ray_sessi
     # these (every update below half a bf16 ulp was dropped); see relate_ray/sync/rounding.py.
     import ray
 
-    from relate_ray.trainer.learner_batch import LearnerBatch, learner_shards
+    from relate_ray.algo.learner_batch import LearnerBatch, learner_shards
     from relate_ray.trainer.weight_sync import WeightSync
 
     rollout, learner, tokenizer = start_pair(policy_dir, "bfloat16", beta=0.0)  # lr 2e-5, as the run
@@ -107,7 +107,7 @@ def test_sampling_logprobs_are_of_the_tempered_distribution(actors):
 def test_rollout_engine_samples_with_the_learners_new_weights(actors, backend, tmp_path):
     import ray
 
-    from relate_ray.trainer.learner_batch import LearnerBatch, learner_shards
+    from relate_ray.algo.learner_batch import LearnerBatch, learner_shards
     from relate_ray.trainer.weight_sync import WeightSync
 
     rollout, learner, prompt, responses = actors

@@ -99,7 +99,7 @@ def bench_learner_step(args: argparse.Namespace) -> dict:
     from relate_ray.data.prompts import DEFAULT_CONF_DIR
     from relate_ray.config import register_configs
     from relate_ray.sync.broadcast import free_port
-    from relate_ray.trainer.learner_batch import LearnerBatch, learner_shards
+    from relate_ray.algo.learner_batch import LearnerBatch, learner_shards
     from relate_ray.trainer.setup import learner_config
     from relate_ray.workers.learner import LearnerWorker
 

@@ -41,7 +41,8 @@ def grid_section(workload: dict, dtype: str) -> dict:
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from relate_ray.config import register_configs, validate_config
+    from relate_ray.config import register_configs
+    from relate_ray.validation import validate_config
     from relate_ray.data.prompts import DEFAULT_CONF_DIR
     from relate_ray.trainer.controller import Controller
 

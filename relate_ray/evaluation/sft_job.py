@@ -67,7 +67,7 @@ def _train(cfg, policy: Path, tokenizer, examples: list, out: Path) -> list[floa
     per target token of each step."""
     from relate_ray.sync.broadcast import free_port
     from relate_ray.trainer.cluster import start_job_ray
-    from relate_ray.trainer.learner_batch import LearnerBatch, learner_shards
+    from relate_ray.algo.learner_batch import LearnerBatch, learner_shards
     from relate_ray.trainer.setup import learner_config
     from relate_ray.workers.learner import LearnerWorker
 

@@ -20,11 +20,10 @@ import re
 import shutil
 from pathlib import Path
 
+from relate_ray.checkpoint_layout import REWARD_STATE_FILE, RESUME_DIR, STATE_FILE
+
 log = logging.getLogger(__name__)
 
-STATE_FILE = "trainer_state.json"
-REWARD_STATE_FILE = "reward_state.json"
-RESUME_DIR = "deepspeed"
 _STEP_DIR = re.compile(r"^step_(\d+)$")
 # Bytes per element a DeepSpeed ZeRO checkpoint adds per parameter besides its module copy: the fp32
 # master partition and Adam's two fp32 moments.

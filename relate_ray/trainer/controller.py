@@ -26,7 +26,7 @@ from relate_ray.trainer.checkpoint import (CheckpointSpaceError, check_free_spac
                                           latest_checkpoint, load_reward_state, model_numel, prune_checkpoints,
                                           save_checkpoint)
 from relate_ray.trainer.evaluation import evaluate
-from relate_ray.trainer.learner_batch import (LearnerBatch, combine_rank_stats, informative_groups_first,
+from relate_ray.algo.learner_batch import (LearnerBatch, combine_rank_stats, informative_groups_first,
                                               learner_shards)
 from relate_ray.trainer.metrics import MetricsSink
 from relate_ray.trainer.recovery import WORKER_DIED, lost

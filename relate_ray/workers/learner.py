@@ -20,8 +20,8 @@ import torch
 from relate_ray.algo.logprobs import pad_tokens
 from relate_ray.algo.loss import StepNormalizer, grpo_loss, sft_loss, truncated_is_weights
 from relate_ray.algo.mismatch import MismatchStats
-from relate_ray.trainer.checkpoint import RESUME_DIR
-from relate_ray.trainer.learner_batch import LearnerBatch
+from relate_ray.checkpoint_layout import RESUME_DIR
+from relate_ray.algo.learner_batch import LearnerBatch
 from relate_ray.workers.deepspeed_config import zero2_config
 from relate_ray.workers.learner_forward import full_logprobs, shared_prefix_logprobs
 
@@ -110,13 +110,13 @@ class LearnerWorker:
     def train_step(self, shard: LearnerBatch) -> dict:
         """ppo_epochs x len(shard.minibatches) optimizer steps over this rank's samples.
 
-        shard: this rank's LearnerBatch (relate_ray.trainer.learner_batch), its mini-batch positions
+        shard: this rank's LearnerBatch (relate_ray.algo.learner_batch), its mini-batch positions
         and every mini-batch's totals over all ranks. pi_theta_old and pi_ref log-probs are taken once, before the first update, so from the
         second update on the ratio in eq. 6 moves and its clip acts.
 
         Returns token-weighted means (kl, clip_frac, ratio, mismatch/*) with their token count, this
         rank's share of the mean update's loss, and the mean grad norm; the driver combines ranks
-        with `relate_ray.trainer.learner_batch.combine_rank_stats`.
+        with `relate_ray.algo.learner_batch.combine_rank_stats`.
         """
         cfg = self.cfg
         micro = cfg["micro_batch_size"]
