@@ -9,7 +9,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 import relate_ray.rewards as rewards_package
-from relate_ray.config import ConfigError, register_configs, validate_config
+from relate_ray.config import ConfigError, register_configs
+from relate_ray.validation import validate_config
 from relate_ray.data.prompts import DEFAULT_CONF_DIR
 from relate_ray.data.schema import AdRequest
 from relate_ray.rewards import registry
