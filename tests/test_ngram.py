@@ -129,3 +129,22 @@ def test_window_forgets_steps_older_than_k():
 def test_bad_lengths_are_rejected():
     with pytest.raises(ValueError, match="n_min <= n_max"):
         high_frequency_ngrams([[1, 2]], n_min=3, n_max=2)
+
+
+def test_repeated_within_flags_later_occurrences_of_one_segment_only():
+    from relate_ray.rewards.ngram import repeated_within
+
+    # segment 0: 1 2 3 | segment 1: 1 2 3 9 1 2 3 (an echo of segment 0, then a duplicate)
+    ids = [1, 2, 3, 1, 2, 3, 9, 1, 2, 3]
+    segments = [0, 0, 0, 1, 1, 1, 1, 1, 1, 1]
+    flags = repeated_within(ids, segments, None, 3)
+    assert flags.tolist() == [False] * 7 + [True] * 3
+
+
+def test_repeated_within_skips_ngrams_touching_ignored_tokens():
+    from relate_ray.rewards.ngram import repeated_within
+
+    ids = [5, 7, 8, 5, 7, 8]  # "30 days. 30 days." with 5 a number
+    ignore = [True, False, False, True, False, False]
+    assert not repeated_within(ids, [0] * 6, ignore, 3).any()
+    assert repeated_within(ids, [0] * 6, ignore, 2).tolist() == [False] * 4 + [True] * 2

@@ -146,3 +146,19 @@ def test_numbers_are_facts_not_templates():
     assert not any(c.isdigit() for piece in flagged(True) for c in piece)
     assert " with" in flagged(True)  # the shared phrase is still a template
     assert any(c.isdigit() for piece in flagged(False) for c in piece)
+
+
+def test_a_duplicated_expression_costs_one_span_and_a_title_echo_none(tokenizer):
+    """Eq. 12's 'duplicated expressions': the description's second 'Full refund within 30 days' is
+    flagged (its words, not its number) and costs delta_d; the description repeating the title is not."""
+    from relate_ray.rewards.token_level import DiversityOptions, DiversityReward
+
+    request = AdRequest(id="r", query="q", bidword="b", selling_points=["p"], category="education", lang="en")
+    texts = ["Title: Forgeline Academy Classes\nDescription: Full refund within 30 days. Full refund within 30 days.",
+             "Title: Forgeline Academy Classes\nDescription: Forgeline Academy Classes with a free trial lesson."]
+    batch = make_batch(tokenizer, [request] * 2, texts)
+    out = DiversityReward(DiversityOptions(delta_d=0.25))(batch)
+    assert out.scores.tolist() == [-0.25, 0.0]
+    assert flagged_text(tokenizer, batch, 0, out.token_flags[0]).strip() == "Full refund within"
+    assert out.info["duplicated"] == 0.5
+    assert (DiversityReward(DiversityOptions(repeat_n=0))(batch).scores == 0).all()

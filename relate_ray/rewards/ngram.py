@@ -4,7 +4,8 @@ Vectorized with numpy: every n-gram of every sequence is reduced to a 64-bit pol
 document frequencies come from `np.unique` over (sequence, hash) pairs, so 512 responses x 64 tokens
 take milliseconds rather than the seconds a dict of tuples would. `NgramWindow` keeps the last K
 steps of generations so a template is penalized across steps, not only within one batch.
-`count_and_flag` counts maximal high-frequency spans (one per template occurrence), see its docstring.
+`count_and_flag` counts maximal high-frequency spans (one per template occurrence), see its docstring;
+`repeated_within` finds an answer's duplicated expressions.
 """
 
 from __future__ import annotations
@@ -161,6 +162,38 @@ def count_and_flag(
         for i, row in enumerate(exempt):
             flags[i, : len(row)] &= ~np.asarray(row, dtype=bool)
     return maximal_spans(flags), flags
+
+
+def repeated_within(sequence: Sequence[int], segments: Sequence[int], ignore: Sequence[bool] | None,
+                    n: int) -> np.ndarray:
+    """Duplicated expressions (paper 4.1.2: eq. 12 penalizes "high-frequency patterns and duplicated
+    expressions"): tokens inside any n-gram that repeats an earlier n-gram of the same segment.
+
+    Args:
+        sequence: T token ids of one answer.
+        segments: T segment ids (an answer's fields): a phrase a description repeats from its title
+            is an echo, not a duplicate, so only occurrences inside one segment are compared.
+        ignore: optional T flags; n-grams touching an ignored token (a field key, a number) never
+            count, so "30 days ... 30 days" alone is no duplicate, "full refund ... full refund" is.
+        n: the n-gram length (>= 1). A repeated longer phrase contains repeated n-grams, so its
+            later occurrence is covered whole.
+    Returns:
+        [T] bool: True on the tokens of each later occurrence (the first occurrence is not flagged).
+    """
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    length = len(sequence)
+    flags = np.zeros(length, dtype=bool)
+    seen: set[tuple[int, tuple[int, ...]]] = set()
+    for start in range(length - n + 1):
+        stop = start + n
+        if len(set(segments[start:stop])) > 1 or (ignore is not None and any(ignore[start:stop])):
+            continue
+        key = (int(segments[start]), tuple(int(t) for t in sequence[start:stop]))
+        if key in seen:
+            flags[start:stop] = True
+        seen.add(key)
+    return flags
 
 
 def flag_tokens(sequence: Sequence[int], ngrams: Iterable[tuple[int, ...]]) -> list[bool]:

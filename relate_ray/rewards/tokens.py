@@ -56,3 +56,11 @@ def field_key_char_spans(text: str) -> list[tuple[int, int]]:
     import re
 
     return [m.span() for m in re.finditer(r"(?im)^\s*(title|description)\s*[:：]", text)]
+
+
+def field_segments(token_spans: Sequence[tuple[int, int]], text: str) -> np.ndarray:
+    """[T] int: each token's field, counted by the 'Title:' / 'Description:' keys that start at or
+    before it (0 before the first key, then 1, 2, ...)."""
+    starts = np.array([start for start, _ in field_key_char_spans(text)], dtype=np.int64)
+    token_starts = np.array([start for start, _ in token_spans], dtype=np.int64)
+    return np.searchsorted(starts, token_starts, side="right")
