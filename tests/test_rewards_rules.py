@@ -97,6 +97,15 @@ def test_unknown_reward_lists_known_ones():
         build_reward("ctr")
 
 
+def test_format_takes_an_answer_cut_by_the_token_budget_as_flawed(request_en):
+    ad = render_ad("Lisbon Flights", "From $59 one way.")
+    batch = RewardBatch([request_en] * 2, [ad, ad], truncated=[True, False])
+    out = build_reward("format")(batch)
+    assert out.scores.tolist() == [0.0, 1.0]
+    assert out.info["truncated"] == 0.5
+    assert batch.select([0]).truncated == [True]  # the pool's split keeps each answer's flag
+
+
 def test_content_scorers_read_an_unformatted_answer_whole(request_en):
     formatted = render_ad("Lisbon Flights", "From $59 one way.")
     batch = RewardBatch([request_en] * 2, [formatted, "  Cheap Lisbon flights from $59\n"])

@@ -25,6 +25,8 @@ class RewardBatch:
     step is the training step the batch belongs to: a stateful component (diversity) keeps a scored
     step pending until it is committed, so a retried call is remembered once and an unaccepted step
     not at all. None (direct use: tests, evaluation) means remember at once.
+    truncated[i] is True where the answer was cut by the token budget (vLLM's finish_reason
+    "length") instead of ending itself; empty: not known (every answer counts as finished).
     """
 
     requests: list[AdRequest]
@@ -33,6 +35,7 @@ class RewardBatch:
     token_spans: list[list[tuple[int, int]]] = field(default_factory=list)
     ads: list[ParsedAd] = field(default_factory=list)
     step: int | None = None
+    truncated: list[bool] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if len(self.requests) != len(self.texts):
@@ -47,7 +50,7 @@ class RewardBatch:
         """The samples at `indices`, in that order (same step)."""
         pick = lambda items: [items[i] for i in indices] if items else []  # noqa: E731
         return RewardBatch(pick(self.requests), pick(self.texts), pick(self.token_ids), pick(self.token_spans),
-                           pick(self.ads), step=self.step)
+                           pick(self.ads), step=self.step, truncated=pick(self.truncated))
 
     def content_ads(self) -> list[ParsedAd]:
         """The ads for scorers of content (CTCVR, the judge): an answer with neither field is read

@@ -169,7 +169,7 @@ class Controller:
                 token_ids = [completion["token_ids"] for completion in group]
                 parts[position] = RewardBatch([requests[position]] * len(group), [c["text"] for c in group],
                                               token_ids, [token_char_spans(self.data.tokenizer, ids) for ids in token_ids],
-                                              step=step)
+                                              step=step, truncated=[c["finish_reason"] == "length" for c in group])
                 logprobs[position] = [completion["logprobs"] for completion in group]
                 done.append(position)
             if on_groups is not None:
@@ -272,4 +272,5 @@ def _joined(parts: list[RewardBatch], step: int) -> RewardBatch:
     """One batch of the parts' samples, in the parts' order."""
     return RewardBatch([r for p in parts for r in p.requests], [t for p in parts for t in p.texts],
                        [ids for p in parts for ids in p.token_ids], [s for p in parts for s in p.token_spans],
-                       [ad for p in parts for ad in p.ads], step=step)
+                       [ad for p in parts for ad in p.ads], step=step,
+                       truncated=[t for p in parts for t in p.truncated])
