@@ -194,8 +194,10 @@ def test_relate_preset_end_to_end_with_token_level_credit_and_the_judge_in_its_w
     # Every RELATE component in its worker, the judge a vLLM engine inside reward-judge-0. Near-greedy
     # sampling makes the tiny policy repeat itself across requests, so by step 2 the diversity window
     # knows its n-grams and flags them on the sampled tokens: token-level penalties on real tokens.
+    # (repeat_n=0: the tiny policy's answers repeat themselves, which would be flagged from step 1.)
     result = launch("reward=relate", "trainer.steps=3", f"reward_workers.judge_model={tiny_policy_dir}",
-                    "rollout.temperature=0.05", *tiny, "trainer.checkpoint_every=0", f"hydra.run.dir={tmp_path}")
+                    "rollout.temperature=0.05", "+reward.components.diversity.options.repeat_n=0", *tiny,
+                    "trainer.checkpoint_every=0", f"hydra.run.dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-3000:]
     rows = read_metrics(tmp_path)
     components = {"length", "format", "ctcvr", "diversity", "judge", "relevance", "correctness", "risk"}
@@ -203,4 +205,6 @@ def test_relate_preset_end_to_end_with_token_level_credit_and_the_judge_in_its_w
     assert rows[0]["advantage/token_penalized_frac"] == 0.0  # nothing remembered yet at step 1
     assert max(r["advantage/token_penalized_frac"] for r in rows[1:]) > 0
     assert max(r["reward/diversity"] for r in rows[1:]) < 0
+    # vLLM's finish_reason reaches the format reward: the tiny policy's answers run to the budget.
+    assert rows[0]["reward_info/truncated"] > 0
     assert "reward-judge-0=" in (tmp_path / "launch.log").read_text()
