@@ -56,7 +56,28 @@ def test_report_writes_both_tables_and_the_figure(tmp_path):
     assert text.index("| model1 |") < text.index("| relate |")  # Table 2's order, not the argument order
     assert "| NLG | 0.800 | 0.500 | – |" in text
     assert "| eval_relate | 0.950 | 0.700 | +25.00% | [+10.0%, +40.0%] | 3:36:1 | 40 |" in text
-    assert (out / "rewards.png").stat().st_size > 10_000
+    assert (out / "rewards.png").is_file()
+
+
+def _has_colour(image, hex_colour: str) -> bool:
+    rgb = [int(hex_colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+    return bool((abs(image[:, :, :3] - rgb).max(axis=2) < 0.02).any())
+
+
+def test_figure_draws_each_logged_component_with_one_line_per_run(tmp_path):
+    from matplotlib.image import imread
+
+    from relate_ray.evaluation.figure import plot_rewards
+
+    relate = read_run(_run(tmp_path, "relate", [{"ctcvr": 0.1 * i, "format": 0.0, "dropped_groups": 0.0}
+                                                for i in range(4)], {}))
+    model1 = read_run(_run(tmp_path, "model1", [{"format": -0.2 * i} for i in range(4)], {}))
+    drawn = plot_rewards([relate, model1], tmp_path / "f.png")
+    assert drawn == ["total", "ctcvr", "format"]  # a count of dropped groups is not a reward
+    image = imread(tmp_path / "f.png")
+    # Matplotlib's first two cycle colours: the first run's lines and the second's are both there.
+    assert _has_colour(image, "#1f77b4") and _has_colour(image, "#ff7f0e")
+    assert not _has_colour(image, "#2ca02c")  # and no third run
 
 
 def test_bad_report_input_is_one_line_and_exit_2(tmp_path, capsys):

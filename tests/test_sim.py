@@ -253,22 +253,9 @@ def test_chinese_contradicted_price_lowers_cvr(market):
     assert wrong < right
 
 
-def _synth_generator():
-    """`generate_requests` of the synthetic request generator, or None while it is unfinished."""
-    for module in ("relate_ray.data.synth", "relate_ray.data.synth.generator"):
-        try:
-            generate = getattr(__import__(module, fromlist=["_"]), "generate_requests", None)
-        except ImportError:
-            continue
-        if generate is not None:
-            return generate
-    return None
-
-
 def test_synthetic_requests_give_realistic_rates():
-    generate = _synth_generator()
-    if generate is None:
-        pytest.skip("relate_ray.data.synth.generate_requests is not there yet")
+    from relate_ray.data.synth import generate_requests as generate
+
     rows = impression_logs(generate(150, "en", 0), n_impressions=10_000, seed=0)
     clicks = sum(row["click"] for row in rows)
     assert 0.02 <= clicks / len(rows) <= 0.05
