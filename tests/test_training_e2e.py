@@ -94,7 +94,7 @@ def test_weights_reach_the_rollout_engine_every_step(tiny_run):
         assert matches == [row["step"]], (row["step"], row["sync/rollout_checksum"], totals)
 
 
-def test_checkpoint_is_a_loadable_hugging_face_model(tiny_run):
+def test_checkpoint_is_a_loadable_hugging_face_model(tiny_run, tiny_policy_dir):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -108,11 +108,14 @@ def test_checkpoint_is_a_loadable_hugging_face_model(tiny_run):
     # The free-space check's size estimate matches what was written.
     written = sum(f.stat().st_size for f in [*folder.glob("*.safetensors"), *folder.rglob("*.pt")])
     assert abs(written / checkpoint_nbytes(model_numel(folder), 4) - 1) < 0.05
-    model = AutoModelForCausalLM.from_pretrained(folder)
     tokenizer = AutoTokenizer.from_pretrained(folder)
+    inputs = tokenizer("Title: Lisbon flights", return_tensors="pt")
     with torch.no_grad():
-        logits = model(**tokenizer("Title: Lisbon flights", return_tensors="pt")).logits
+        logits = AutoModelForCausalLM.from_pretrained(folder)(**inputs).logits
+        initial = AutoModelForCausalLM.from_pretrained(tiny_policy_dir)(**inputs).logits
     assert torch.isfinite(logits).all()
+    # The trained policy, not the initial weights saved again: two updates moved its predictions.
+    assert (logits - initial).abs().max() > 1e-4
 
 
 def test_resume_continues_from_the_last_checkpoint(tiny_run, tiny):
