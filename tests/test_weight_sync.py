@@ -104,7 +104,7 @@ def test_sampling_logprobs_are_of_the_tempered_distribution(actors):
 
 
 @pytest.mark.parametrize("backend", ["shm", "gloo"])
-def test_rollout_engine_samples_with_the_learners_new_weights(actors, backend, tmp_path):
+def test_rollout_engine_samples_with_the_learners_new_weights(actors, backend, tmp_path, tmp_path_factory, policy_dir):
     import ray
 
     from relate_ray.algo.learner_batch import LearnerBatch, learner_shards
@@ -132,5 +132,13 @@ def test_rollout_engine_samples_with_the_learners_new_weights(actors, backend, t
     assert learner_moved > 0.5
     assert abs((after.sum() - before.sum()) - learner_moved) < 0.1 * learner_moved  # the engine moved with it
     assert np.allclose(after, learner_after, atol=2e-2)
+    # Every tensor arrived: the sum of what the engine loaded (float32 rows summed in float64) is the
+    # learner's weights' sum; a bucket or a tensor left out would move it far more than 1e-7.
+    from safetensors.torch import load_file
+
+    saved_dir = tmp_path_factory.mktemp(f"learner-{backend}")
+    ray.get(learner.save_model.remote(str(saved_dir), str(policy_dir)))
+    total = sum(t.double().sum().item() for t in load_file(saved_dir / "model.safetensors").values())
+    assert stats["sync/rollout_checksum"] == pytest.approx(total, rel=1e-7)
     weights.close()
     assert not list(tmp_path.iterdir())  # the shm buckets (reused by each sync) are freed at close
