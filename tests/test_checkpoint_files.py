@@ -67,3 +67,19 @@ def test_too_little_disk_is_one_line_naming_the_folder(tmp_path):
     message = str(err.value)
     assert "\n" not in message and str(tmp_path / "run" / "checkpoints") in message
     assert "2.7 GB" in message and "1.2 GB free" in message
+
+
+def test_too_little_disk_skips_a_periodic_checkpoint_and_fails_the_final_one(tmp_path, caplog):
+    # The controller's checkpoint policy alone: a controller whose checkpoint needs an exabyte never
+    # reaches its actors (there are none here), so a skip returns before writing anything.
+    from relate_ray.trainer.controller import Controller
+    from relate_ray.trainer.sampler import PromptSampler
+
+    controller = object.__new__(Controller)
+    controller.out_dir, controller.checkpoint_nbytes, controller.version = tmp_path, 10**18, 3
+    controller.sampler = PromptSampler([object()], seed=0)
+    with caplog.at_level("WARNING"):
+        controller.checkpoint(4, final=False)
+    assert "checkpoint step_4 skipped" in caplog.text and not (tmp_path / "checkpoints").exists()
+    with pytest.raises(CheckpointSpaceError, match=str(tmp_path)):
+        controller.checkpoint(5, final=True)
