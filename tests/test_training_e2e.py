@@ -74,6 +74,20 @@ def test_two_steps_write_metrics_for_every_step(tiny_run):
         assert logged == [(r["step"], pytest.approx(r[key], rel=1e-6)) for r in rows], key
 
 
+def test_the_last_step_is_evaluated_on_the_held_out_ads_it_writes(tiny_run):
+    # eval_every=0 still evaluates the last step: its eval/* metrics are the means over the greedy
+    # held-out ads written to eval_samples.jsonl, so the metrics and the ads a reader inspects agree.
+    rows = read_metrics(tiny_run)
+    assert "eval/sim_ctcvr" not in rows[0] and "eval/sim_ctcvr" in rows[-1]
+    ads = [json.loads(line) for line in (tiny_run / "eval_samples.jsonl").read_text().splitlines()]
+    assert [a["step"] for a in ads] == [2, 2]  # trainer.eval_prompts=2, at the last step
+    assert len({a["request_id"] for a in ads}) == 2
+    last = rows[-1]
+    assert last["eval/sim_ctcvr"] == pytest.approx(sum(a["sim_ctcvr"] for a in ads) / 2)
+    assert last["eval/format_ok"] == sum(not a["format_problems"] for a in ads) / 2
+    assert 0 < last["eval/response_length"] <= 16  # rollout.max_new_tokens
+
+
 def test_weights_reach_the_rollout_engine_every_step(tiny_run):
     from safetensors.torch import load_file
 
