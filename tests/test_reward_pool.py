@@ -82,10 +82,11 @@ def test_groups_fed_as_they_finish_merge_back_in_batch_order(ray_local, good_row
     batch = batch_of(good_row, 8)
     pool = RewardPool([rules_group(ray_local, 2), diversity_group(ray_local)], timeout_s=60, retries=0,
                       on_failure="fail")
-    pending = pool.begin()
-    for indices in ([6, 7, 2, 3], [0, 1], [4, 5]):  # groups of two, finishing out of order, some together
-        pool.feed(pending, batch.select(indices), indices)
-    outputs, dropped = pool.finish(pending, batch)
+    scoring = pool.step_scoring(None, group_size=2)
+    for positions in ([3, 1], [0], [2]):  # prompts' groups of two, finishing out of order, some together
+        indices = [2 * p + k for p in positions for k in range(2)]
+        scoring.feed_groups(positions, batch.select(indices))
+    outputs, dropped = scoring.finish(batch)
     assert dropped == [] and set(outputs) == {"length", "format", "diversity"}
     np.testing.assert_array_equal(outputs["length"].scores, LengthReward()(batch).scores)
     whole = build_reward("diversity", group_size=2, min_docs=2, window_steps=4)(batch)
@@ -147,8 +148,9 @@ def test_a_restarted_diversity_worker_gets_its_window_back_and_remembers_each_st
             if step in kill_at:
                 kill(ray_local, group.workers[0])
                 time.sleep(0.5)  # let Ray notice, so the next call meets the restarted process or its death
-            outputs, _ = pool.score(batch_of(good_row, 4, step=step))
-            pool.commit(step)
+            scoring = pool.step_scoring(step)
+            outputs, _ = scoring.finish(batch_of(good_row, 4, step=step))
+            scoring.commit()
             scores.append(outputs["diversity"].scores.tolist())
         return scores, pool.state_dict(), restarts.step_metrics()["faults/restarts_total"]
 
@@ -167,12 +169,16 @@ def test_commit_remembers_the_stateful_groups_step_unless_it_was_dropped(ray_loc
 
     pool = RewardPool([rules_group(ray_local, 1), diversity_group(ray_local)], timeout_s=60, retries=0,
                       on_failure="fail")
-    pool.score(batch_of(good_row, 4, step=1))
+    scoring = pool.step_scoring(1)
+    with pytest.raises(RuntimeError, match="commit before finish"):
+        scoring.commit()
+    scoring.finish(batch_of(good_row, 4, step=1))
     assert pool.state_dict()["diversity"]["steps"] == []  # scored, pending until committed
-    pool.commit(1)
+    scoring.commit()
     once = pool.state_dict()
     assert len(once["diversity"]["steps"]) == 1
-    pool.commit(1)  # a repeated commit remembers nothing
-    pool.score(batch_of(good_row, 4, step=2))
-    pool.commit(2, skip=["diversity"])  # a dropped group does not remember the step
+    scoring.commit()  # a repeated commit remembers nothing
+    second = batch_of(good_row, 4, step=2)
+    pool.score(second)
+    pool.commit(2, second, skip=["diversity"])  # a dropped group does not remember the step
     assert pool.state_dict() == once

@@ -89,19 +89,16 @@ class Controller:
         sampled = math.ceil(tc.oversample * tc.prompts_per_step) if tc.dynamic_sampling else tc.prompts_per_step
         requests = self.sampler.next_batch(sampled)
         t = time.perf_counter()
-        rewards, group_size, stream = self.actors.rewards, self.cfg.rollout.group_size, self.cfg.reward_workers.stream
         # Streamed: each finished group goes to the reward workers at once, so time/reward is only
         # what scoring adds after the last group is sampled.
-        pending = rewards.begin() if stream else None
-
-        def feed(positions: list[int], part: RewardBatch) -> None:  # the samples of these requests' groups
-            rewards.feed(pending, part, [p * group_size + k for p in positions for k in range(group_size)])
-
-        batch, prompt_ids, rollout_logprobs = self.rollout(requests, step, on_groups=feed if stream else None)
+        scoring = self.actors.rewards.step_scoring(step, self.cfg.rollout.group_size)
+        stream = self.cfg.reward_workers.stream
+        batch, prompt_ids, rollout_logprobs = self.rollout(requests, step,
+                                                           on_groups=scoring.feed_groups if stream else None)
         t_rollout, t = time.perf_counter() - t, time.perf_counter()
-        outputs, dropped = rewards.finish(pending, batch) if stream else rewards.score(batch)
+        outputs, dropped = scoring.finish(batch)
         # Only now, with every group's scores in, do stateful rewards remember this step (once).
-        self.actors.rewards.commit(step, skip=dropped)
+        scoring.commit()
         t_reward, t = time.perf_counter() - t, time.perf_counter()
         extra = {}
         if tc.dynamic_sampling:

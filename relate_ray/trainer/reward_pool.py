@@ -81,7 +81,6 @@ class RewardPool:
         # What each stateful group committed last: a restarted member starts from it.
         self._committed: dict[str, dict] = {}
         self._pids: dict[str, int] = {}  # stateful groups: the process that holds that state
-        self._batch: RewardBatch | None = None
 
     def _submit(self, group: RewardGroup, member: int, batch: RewardBatch):
         return group.workers[member % len(group.workers)].score.remote(batch)
@@ -89,44 +88,44 @@ class RewardPool:
     # A call in flight: (group, the batch's sample indices it scores, member, ref).
 
     def score(self, batch: RewardBatch) -> tuple[dict[str, RewardOutput], list[str]]:
-        """All components' outputs for the batch, and the names of groups dropped this step."""
-        pending = self.begin()
-        for group in self.groups:
-            if not group.stateful:
-                for k, indices in enumerate(_split(batch, len(group.workers))):
-                    pending.append((group, indices, k, self._submit(group, k, batch.select(indices))))
-        return self.finish(pending, batch)
+        """All components' outputs for the batch, and the names of groups dropped this step (one
+        step's scoring, nothing fed before; the caller commits)."""
+        return self.step_scoring(batch.step).finish(batch)
 
-    def begin(self) -> list:
-        """Start scoring a step: the list that the calls of `feed` and `finish` go in."""
-        return []
+    def step_scoring(self, step: int | None, group_size: int = 1) -> StepScoring:
+        """The scoring of one step, from the rollout's first finished group to the commit."""
+        return StepScoring(self, step, group_size)
 
-    def feed(self, pending: list, part: RewardBatch, indices: list[int]) -> None:
-        """Score `part`, the samples at `indices` of the step's batch, on every stateless group now
-        (their members in turn), while the rest of the batch is still being sampled. Stateless
-        components score each sample on its own request, so a part scores as it would within the
-        whole batch."""
+    def _score_now(self, calls: list, part: RewardBatch, indices: list[int]) -> None:
+        """Submit `part`, the samples at `indices` of the step's batch, to every stateless group (their
+        members in turn). Stateless components score each sample on its own request, so a part
+        scores as it would within the whole batch."""
         if len(indices) != len(part):
             raise ValueError(f"{len(indices)} batch indices for a part of {len(part)} samples")
         for group in self.groups:
             if not group.stateful:
-                member = sum(1 for call in pending if call[0] is group) % len(group.workers)
-                pending.append((group, list(indices), member, self._submit(group, member, part)))
+                member = sum(1 for call in calls if call[0] is group) % len(group.workers)
+                calls.append((group, list(indices), member, self._submit(group, member, part)))
 
-    def finish(self, pending: list, batch: RewardBatch) -> tuple[dict[str, RewardOutput], list[str]]:
-        """The stateful groups score the whole batch (diversity counts n-grams over all of it), then
-        every call's answer is gathered (retried on the full batch's slice if it must be): all
-        components' outputs in batch order, and the names of groups dropped this step."""
-        self._batch = batch
+    def _score_rest(self, calls: list, batch: RewardBatch, fed: bool) -> None:
+        """The stateless groups' share when nothing was fed (split over their members), then the
+        stateful groups on the whole batch (diversity counts n-grams over all of it)."""
         for group in self.groups:
             if group.stateful:
                 # Checked now, just before it scores: it may have died and come back empty while the
                 # rollout sampled (Ray restarts it without an error reaching us).
                 self._check_state_holder(group)
-                pending.append((group, list(range(len(batch))), 0, self._submit(group, 0, batch)))
+                calls.append((group, list(range(len(batch))), 0, self._submit(group, 0, batch)))
+            elif not fed:
+                for k, indices in enumerate(_split(batch, len(group.workers))):
+                    calls.append((group, indices, k, self._submit(group, k, batch.select(indices))))
+
+    def _gather(self, calls: list, batch: RewardBatch) -> tuple[dict[str, RewardOutput], list[str]]:
+        """Every call's answer (retried on the full batch's slice if it must be): all components'
+        outputs in batch order, and the names of groups dropped this step."""
         results: dict[str, list] = {g.name: [] for g in self.groups}
         dropped: list[str] = []
-        for group, indices, member, ref in sorted(pending, key=lambda call: min(call[1])):
+        for group, indices, member, ref in sorted(calls, key=lambda call: min(call[1])):
             if group.name in dropped:
                 continue
             output = self._get_with_retries(group, indices, member, ref, batch)
@@ -192,7 +191,7 @@ class RewardPool:
             self._restore(group)
         self._pids[group.name] = pid
 
-    def commit(self, step: int, skip: list[str] | tuple[str, ...] = ()) -> None:
+    def commit(self, step: int, batch: RewardBatch, skip: list[str] | tuple[str, ...] = ()) -> None:
         """Let the stateful components remember `step`'s batch (call once its rewards are accepted).
 
         Scoring a batch with `step` set only leaves it pending on the stateful workers, so a retried
@@ -212,7 +211,7 @@ class RewardPool:
                     break
                 except WORKER_DIED as err:
                     self._bring_back(group, 0, err)
-                    ray.get(self._submit(group, 0, self._batch), timeout=self.timeout_s)  # pending again
+                    ray.get(self._submit(group, 0, batch), timeout=self.timeout_s)  # pending again
 
     def state_dict(self) -> dict[str, dict]:
         """Stateful components' state ({component: state}); only single-member groups hold state."""
@@ -227,3 +226,39 @@ class RewardPool:
         for group in self.groups:
             if group.stateful:
                 self._committed[group.name] = ray.get(group.workers[0].state.remote(), timeout=self.timeout_s)
+
+
+class StepScoring:
+    """One step's rewards, as the controller holds them: `feed_groups` while the rollout samples
+    (each finished prompt's G answers go to the stateless workers at once), `finish` with the whole
+    batch, then `commit` once the step's rewards are accepted. A call in flight is
+    (group, the batch's sample indices it scores, member, ref)."""
+
+    def __init__(self, pool: RewardPool, step: int | None, group_size: int = 1) -> None:
+        self.pool, self.step, self.group_size = pool, step, group_size
+        self._calls: list = []
+        self._fed = False
+        self.dropped: list[str] | None = None
+
+    def feed(self, part: RewardBatch, indices: list[int]) -> None:
+        """Score `part`, the samples at `indices` of the step's batch, on the stateless groups now."""
+        self._fed = True
+        self.pool._score_now(self._calls, part, indices)
+
+    def feed_groups(self, positions: list[int], part: RewardBatch) -> None:
+        """`feed` the groups of the prompts at `positions` (their G samples each, in order)."""
+        g = self.group_size
+        self.feed(part, [p * g + k for p in positions for k in range(g)])
+
+    def finish(self, batch: RewardBatch) -> tuple[dict[str, RewardOutput], list[str]]:
+        """All components' outputs for the whole batch in batch order, and the groups dropped."""
+        self.pool._score_rest(self._calls, batch, self._fed)
+        outputs, self.dropped = self.pool._gather(self._calls, batch)
+        self._batch = batch
+        return outputs, self.dropped
+
+    def commit(self) -> None:
+        """The stateful components remember this step (the dropped groups do not)."""
+        if self.dropped is None:
+            raise RuntimeError(f"step {self.step}: commit before finish")
+        self.pool.commit(self.step, self._batch, skip=self.dropped)
