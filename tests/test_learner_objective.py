@@ -54,14 +54,14 @@ def run_step(tiny_policy_dir, num_ranks, micro_batch_size, ppo_epochs=1, mini_ba
 
 @pytest.mark.parametrize("agg", ["token-mean", "seq-mean-token-mean"])
 def test_gradient_is_the_same_for_any_micro_batch_size_and_rank_count(ray_session, tiny_policy_dir, agg):
+    # One micro-batch of 6 on one rank against micro-batches of 1 on each of two ranks (3 accumulated
+    # per rank): a loss normalised per micro-batch or per rank, not over the step's batch, differs.
     whole = run_step(tiny_policy_dir, num_ranks=1, micro_batch_size=6, agg=agg)
-    one_by_one = run_step(tiny_policy_dir, num_ranks=1, micro_batch_size=1, agg=agg)
-    two_ranks = run_step(tiny_policy_dir, num_ranks=2, micro_batch_size=1, agg=agg)
+    split = run_step(tiny_policy_dir, num_ranks=2, micro_batch_size=1, agg=agg)
     assert whole["grad_norm"] > 0
-    for other in (one_by_one, two_ranks):
-        assert other["grad_norm"] == pytest.approx(whole["grad_norm"], rel=1e-4)
-        assert other["loss"] == pytest.approx(whole["loss"], rel=1e-4, abs=1e-6)
-        assert other["kl"] == pytest.approx(whole["kl"], abs=1e-7)
+    assert split["grad_norm"] == pytest.approx(whole["grad_norm"], rel=1e-4)
+    assert split["loss"] == pytest.approx(whole["loss"], rel=1e-4, abs=1e-6)
+    assert split["kl"] == pytest.approx(whole["kl"], abs=1e-7)
 
 
 def test_clip_acts_from_the_second_update(ray_session, tiny_policy_dir):

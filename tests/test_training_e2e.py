@@ -53,7 +53,9 @@ def read_metrics(run_dir: Path) -> list[dict]:
 def tiny_run(tmp_path_factory, tiny):
     run_dir = tmp_path_factory.mktemp("run")
     # model2 with a graded CTCVR score: a 2-sample group has a nonzero advantage and the weights move.
-    result = launch("reward=model2", GRADED_CTCVR, FP32, "trainer.steps=2", *tiny, f"hydra.run.dir={run_dir}")
+    # DAPO's dynamic sampling: twice the prompts are sampled, prompts_per_step groups are trained on.
+    result = launch("reward=model2", GRADED_CTCVR, FP32, "trainer.steps=2", "trainer.dynamic_sampling=true",
+                    "trainer.oversample=2", *tiny, f"hydra.run.dir={run_dir}")
     assert result.returncode == 0, result.stderr[-3000:]
     return run_dir
 
@@ -73,6 +75,18 @@ def test_two_steps_write_metrics_for_every_step(tiny_run):
     for key in ("reward/total", "loss", "time/step"):
         logged = [(e.step, e.value) for e in events.Scalars(key)]
         assert logged == [(r["step"], pytest.approx(r[key], rel=1e-6)) for r in rows], key
+
+
+def test_dynamic_sampling_draws_twice_the_prompts_and_trains_on_a_full_batch(tiny_run):
+    rows = read_metrics(tiny_run)
+    for row in rows:
+        assert row["batch/samples"] == 4  # prompts_per_step=2 groups of G=2 trained, of 4 sampled
+        # The trained batch takes the informative groups first: of 4 sampled groups, 2 are trained, and
+        # a zero-std group is among them only when fewer than 2 were informative.
+        informative = round(4 * (1 - row["dynamic/zero_std_frac_sampled"]))
+        assert row["advantage/zero_std_frac"] == max(0, 2 - informative) / 2
+    state = json.loads((tiny_run / "checkpoints" / "step_2" / "trainer_state.json").read_text())
+    assert state["sampler"]["position"] == 8  # 2 steps x 2 x 2 prompts drawn, in order
 
 
 def test_the_last_step_is_evaluated_on_the_held_out_ads_it_writes(tiny_run):
@@ -164,21 +178,6 @@ def test_sweep_of_two_presets_with_two_learner_ranks_and_broadcast_sync(tmp_path
     first, second = (read_metrics(run)[0] for run in runs)
     assert "reward/ctcvr" not in first and "reward/ctcvr" in second
     assert first["sync/tensors"] == 20 and first["sync/buckets"] == 1 and first["sync/version"] == 1
-
-
-def test_dynamic_sampling_trains_on_a_full_batch_of_the_sampled_groups(tmp_path, tiny):
-    # DAPO's dynamic sampling: twice the prompts are sampled, prompts_per_step groups are trained on.
-    result = launch("reward=model2", GRADED_CTCVR, "trainer.steps=1", "trainer.dynamic_sampling=true",
-                    "trainer.oversample=2",
-                    *tiny, f"hydra.run.dir={tmp_path}")
-    assert result.returncode == 0, result.stderr[-3000:]
-    row = read_metrics(tmp_path)[0]
-    assert row["batch/samples"] == 4
-    assert 0.0 <= row["dynamic/zero_std_frac_sampled"] <= 1.0
-    # The trained batch holds the informative groups first: its zero-std share can only be lower.
-    assert row["advantage/zero_std_frac"] <= row["dynamic/zero_std_frac_sampled"]
-    state = json.loads((tmp_path / "checkpoints" / "step_1" / "trainer_state.json").read_text())
-    assert state["sampler"]["position"] == 4  # 2 x 2 prompts drawn
 
 
 def test_relate_preset_end_to_end_with_token_level_credit_and_the_judge_in_its_worker(tmp_path, tiny, tiny_policy_dir):
