@@ -1,6 +1,7 @@
 """Weight sync takes effect, for each CPU backend, a compiled engine and a bf16 engine: after learner
 steps and a sync, the vLLM engine's log-probs of a fixed response match the learner's updated policy and differ
-from before; the rollout's sampling log-probs are of the tempered distribution (slow: real Ray
+from before; the rollout's sampling log-probs are of the tempered distribution; a worker found
+behind the step's weights is caught up over a new gloo group and redoes its share (slow: real Ray
 actors, real vLLM engines and real DeepSpeed learners)."""
 
 import numpy as np
@@ -142,3 +143,37 @@ def test_rollout_engine_samples_with_the_learners_new_weights(actors, backend, t
     assert stats["sync/rollout_checksum"] == pytest.approx(total, rel=1e-7)
     weights.close()
     assert not list(tmp_path.iterdir())  # the shm buckets (reused by each sync) are freed at close
+
+
+def test_a_worker_behind_the_steps_weights_is_resynced_over_a_new_gloo_group_and_redoes_its_share(actors, policy_dir,
+                                                                                                   tmp_path):
+    # The fleet's stale-version path (a worker Ray restarted between calls answers with its initial
+    # weights): the answer is thrown away, the gloo group is formed anew and the weights broadcast
+    # (WeightSync.resync), and the share is sampled again with its seed by the current weights.
+    import ray
+    from safetensors.torch import load_file
+
+    from relate_ray.algo.learner_batch import LearnerBatch, learner_shards
+    from relate_ray.trainer.recovery import Restarts
+    from relate_ray.trainer.rollout_fleet import RolloutFleet
+    from relate_ray.trainer.weight_sync import WeightSync
+
+    rollout, learner, prompt, responses = actors
+    weights = WeightSync("gloo", learner, [rollout], "test-stale", "float32", bucket_mb=64, timeout_s=120)
+    behind = ray.get(rollout.ready.remote())["version"]
+    response = responses["gloo"]
+    shard, = learner_shards(LearnerBatch.from_ragged([prompt] * 2, [response] * 2, [[1.0] * len(response)] * 2,
+                                                     [[-1.0] * len(response)] * 2, 0, 1.0), 1, 1)
+    ray.get(learner.train_step.remote(shard))  # the learner is one step ahead of the engine
+    restarts = Restarts(max_restarts=1, timeout_s=60)
+    fleet = RolloutFleet([rollout], ["rollout-0"], weights, restarts)
+    (groups,) = fleet.generate([[prompt]], 2, 1.0, 1.0, 8, [11], version=behind + 1)
+    assert restarts.total["rollout-0"] == 1 and ray.get(rollout.ready.remote())["version"] == behind + 1
+    # The redone share is what the caught-up engine samples with that seed, and it holds every tensor.
+    again = ray.get(rollout.generate.remote([prompt], 2, 1.0, 1.0, 8, 11))["groups"]
+    assert [c["token_ids"] for c in groups[0]] == [c["token_ids"] for c in again[0]]
+    saved_dir = tmp_path / "learner"
+    ray.get(learner.save_model.remote(str(saved_dir), str(policy_dir)))
+    total = sum(t.double().sum().item() for t in load_file(saved_dir / "model.safetensors").values())
+    assert ray.get(rollout.checksum.remote()) == pytest.approx(total, rel=1e-7)
+    weights.close()
