@@ -175,3 +175,21 @@ def test_a_killed_driver_resumes_where_an_uninterrupted_run_would_be(straight, c
     assert sampler_state(run.run_dir) == sampler_state(straight)
     assert sampler_state(straight)["position"] == STEPS * 2  # trainer.prompts_per_step=2, drawn in order
     assert reward_state(run.run_dir) == reward_state(straight)
+
+
+def test_an_engine_lost_to_a_gloo_broadcast_stops_the_run_in_one_line_at_once(tmp_path, config):
+    # The rollout engine dies while the learner trains step 2; its weight sync then meets a restarted
+    # engine that holds no place in the broadcast group. The learner would wait in the broadcast for
+    # sync.timeout_s (300 s) and the run end in a traceback; it stops at once instead, naming the engine.
+    run = Run(tmp_path / "gloo", *config, "sync.backend=gloo")
+    run.wait_for(lambda: len(run.rows()) >= 1)
+    rollout = run.actor_pid("rollout-0")
+    run.wait_for(lambda: next(iter(processes("ray::LearnerWorker.train_step")), None))
+    kill(rollout)
+    assert run.finish(timeout=120) == 3
+    message = run.error().strip().splitlines()[-1]
+    assert message.startswith("error: rollout-0 was lost during the gloo weight sync of version 2"), message
+    assert "resume=true" in message
+    from relate_ray.trainer.checkpoint import latest_checkpoint
+
+    assert latest_checkpoint(run.run_dir)[0].name == "step_1"

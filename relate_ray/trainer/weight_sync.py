@@ -3,6 +3,12 @@
 shm: learner rank 0 writes the buckets, then every rollout worker loads them (one RPC each).
 gloo / nccl: learner rank 0 broadcasts while every rollout worker receives, so both are issued
 together. Either way a sync is a handful of RPCs, never one per parameter (relate_ray.sync.base).
+
+An engine lost during a shm sync is caught up once Ray has restarted it. An engine lost during a
+broadcast stops the run at once, in one line (resume=true continues from the last checkpoint): a
+gloo broadcast whose receiver died neither fails nor can be aborted, its root and the surviving
+receivers wait out the group's timeout (sync.timeout_s), and a restarted engine holds no place in
+the group, so there is no member to catch up until every member has left the old one.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import time
 import ray
 
 from relate_ray.sync.shm import default_shm_root
-from relate_ray.trainer.recovery import WORKER_DIED, death_cause, lost
+from relate_ray.trainer.recovery import WORKER_DIED, WorkerLostError, death_cause, lost
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +31,7 @@ class WeightSync:
         self.run_id, self.shm_root = run_id, shm_root
         self.dtype, self.bucket_mb, self.timeout_s, self.rounding = dtype, bucket_mb, timeout_s, rounding
         self.layout = None
+        self.broken = False  # a broadcast lost a receiver: the learner is left waiting in it
         self._open()
 
     def _open(self) -> None:
@@ -55,13 +62,13 @@ class WeightSync:
     def sync(self, version: int) -> dict:
         """Move the learner's current weights into every rollout engine; returns sync/* metrics.
         shm: an engine that dies while loading is skipped here; once Ray has restarted it, it
-        answers with weight version 0 and the rollout catches it up (RolloutFleet)."""
+        answers with weight version 0 and the rollout catches it up (RolloutFleet). gloo / nccl: an
+        engine lost during the broadcast raises WorkerLostError (see the module's docstring)."""
         times: dict[str, float] = {}
         if self.layout is not None:
             t = time.perf_counter()
             published = self.learner.publish_weights.remote(version)
-            loaded = [self._loaded(i, w.receive_weights.remote(self.layout, version), version)
-                      for i, w in enumerate(self.rollout)]
+            loaded = self._received([w.receive_weights.remote(self.layout, version) for w in self.rollout], version)
             manifest = _from_learner(published)
             times["time/sync_transfer"] = time.perf_counter() - t  # streamed: publish and load overlap
             _check_counts(manifest, loaded, version)
@@ -89,6 +96,25 @@ class WeightSync:
         _check_counts(manifest, loaded, version)
         return manifest, loaded
 
+    def _received(self, refs: list, version: int) -> list[int]:
+        """Tensors each engine received of a broadcast, as they finish; the first engine that died or
+        failed (a restarted one is in no group) stops the run with WorkerLostError, in seconds."""
+        counts: dict = {}
+        index_of = {ref: i for i, ref in enumerate(refs)}
+        pending = list(refs)
+        while pending:
+            (ref,), pending = ray.wait(pending, num_returns=1)
+            try:
+                counts[index_of[ref]] = int(ray.get(ref))
+            except (ray.exceptions.RayActorError, ray.exceptions.RayTaskError) as err:
+                self.broken = True
+                cause = death_cause(err) if isinstance(err, WORKER_DIED) else f"{type(err.cause).__name__}: {err.cause}"
+                raise WorkerLostError(
+                    f"rollout-{index_of[ref]} was lost during the {self.backend} weight sync of version {version} "
+                    f"({cause}); a broadcast group cannot take a restarted engine mid-transfer, so the run stops "
+                    f"(resume=true continues from the last checkpoint)") from None
+        return [counts[i] for i in range(len(refs))]
+
     @staticmethod
     def _loaded(index: int, ref, version: int) -> int | None:
         try:
@@ -100,6 +126,10 @@ class WeightSync:
 
     def close(self) -> None:
         """Free the backend; the driver also removes shm files itself in case the learner is gone."""
+        if self.broken:
+            log.warning("weight sync: the learner is still in the broken %s broadcast; Ray's shutdown ends it",
+                        self.backend)
+            return
         try:
             ray.get(self.learner.close_weight_sync.remote(), timeout=30)
         except (ray.exceptions.RayError, TimeoutError) as err:

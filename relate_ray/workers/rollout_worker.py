@@ -35,6 +35,7 @@ class RolloutWorker:
                              worker_extension_cls="relate_ray.sync.vllm_extension.WeightLoaderExtension",
                              logprobs_mode="processed_logprobs", compile=compile)
         self.version = 0
+        self.weight_group: str | None = None  # the backend of the broadcast group joined, if any
 
     def ready(self) -> dict:
         import torch
@@ -85,12 +86,17 @@ class RolloutWorker:
     def join_weight_group(self, backend: str, endpoint: tuple[str, int], rank_offset: int, world_size: int,
                           timeout_s: float) -> int:
         """Join the learner's broadcast group (gloo / nccl backends); blocks until all members joined."""
-        return int(self.llm.collective_rpc("relate_join_weight_group",
+        rank = int(self.llm.collective_rpc("relate_join_weight_group",
                                            args=(backend, endpoint[0], endpoint[1], rank_offset, world_size,
                                                  timeout_s))[0])
+        self.weight_group = backend
+        return rank
 
     def receive_weights(self, layout, version: int) -> int:
         """Receive a broadcast version (runs while the learner publishes), then drop stale KV caches."""
+        if self.weight_group is None:
+            # Ray restarted this process after the group formed: it holds no place in the group.
+            raise RuntimeError("this engine is in no broadcast group (restarted since the group formed)")
         counts = self.llm.collective_rpc("relate_receive_weights", args=(layout.to_wire(),))
         self.llm.reset_prefix_cache()
         self.version = version
