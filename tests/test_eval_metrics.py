@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from relate_ray.evaluation.metrics import (
-    bleu, delta_ctcvr, distinct_n, diversity_unit, gsb_counts, paired_bootstrap_ci, self_bleu, unit_score,
+    bleu, delta_ctcvr, distinct_n, diversity_unit, gsb_counts, gsb_summary, paired_bootstrap_ci, self_bleu, unit_score,
 )
 from relate_ray.rewards.judge import pair_verdict
 from relate_ray.rewards.token_level import DiversityOptions, DiversityReward
@@ -90,6 +90,14 @@ def test_the_bootstrap_interval_narrows_with_more_requests():
 def test_the_interval_refuses_unpaired_arrays():
     with pytest.raises(ValueError, match="same requests"):
         paired_bootstrap_ci(np.ones(3), np.ones(4))
+
+
+def test_gsb_summary_counts_verdicts_and_the_share_that_flipped_with_the_order():
+    summary = gsb_summary(["good", "same", "same", "bad"], [False, True, False, False])
+    assert summary == {"good": 1, "same": 2, "bad": 1, "flip_rate": 0.25}
+    assert gsb_summary([], [])["flip_rate"] is None
+    with pytest.raises(ValueError, match="3 verdicts for 2 flip flags"):
+        gsb_summary(["good", "same", "bad"], [False, True])
 
 
 def test_gsb_counts_and_the_order_swap_rule():

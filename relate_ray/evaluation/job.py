@@ -18,7 +18,7 @@ import ray
 from tqdm import tqdm
 
 from relate_ray.data.schema import AdRequest
-from relate_ray.evaluation.metrics import delta_ctcvr, gsb_counts, paired_bootstrap_ci
+from relate_ray.evaluation.metrics import delta_ctcvr, gsb_summary, paired_bootstrap_ci
 from relate_ray.evaluation.report_files import write_report_md
 from relate_ray.evaluation.scoring import AdScorer, per_request, summarize
 from relate_ray.trainer.cluster import start_job_ray
@@ -148,17 +148,18 @@ def build_report(cfg, rows: dict, request_ids: list[str], verdicts: list[dict], 
     ctcvr = {side: per_request(rows[side], "ctcvr_sim", request_ids) for side in rows}
     low, high = paired_bootstrap_ci(ctcvr["policy"], ctcvr["baseline"], cfg.eval.ci_level,
                                     cfg.eval.bootstrap_samples, cfg.seed)
-    labels = [v["label"] for v in verdicts if v["label"] is not None]
+    judged = [v for v in verdicts if v["label"] is not None]
+    gsb = gsb_summary([v["label"] for v in judged], [v["flipped"] for v in judged]) if judged else None
     delta = delta_ctcvr(ctcvr["policy"], ctcvr["baseline"])
     finite = lambda x: x if math.isfinite(x) else None  # noqa: E731 (strict JSON has no NaN)
     return {
         **summarize(rows["policy"]),
         "delta_ctcvr_sim": finite(delta),
         "delta_ctcvr_sim_ci": [finite(low), finite(high)],
-        "gsb": gsb_counts(labels) if labels else None,
+        "gsb": {k: gsb[k] for k in ("good", "same", "bad")} if gsb else None,
         # The share of pairs whose verdict changes with the order: the judge's position bias.
-        "gsb_flip_rate": (sum(bool(v["flipped"]) for v in verdicts) / len(labels)) if labels else None,
-        "judge_model": verdicts_judge(cfg) if labels else None,
+        "gsb_flip_rate": gsb["flip_rate"] if gsb else None,
+        "judge_model": verdicts_judge(cfg) if gsb else None,
         "policy": str(policy_path), "postprocess": bool(cfg.postprocess),
         "baseline_model": str(baseline_path), "baseline_kind": cfg.baseline.split(":")[0] if cfg.baseline.startswith("sft:")
         else ("nlg" if cfg.baseline == "nlg" else "checkpoint"), "baseline_postprocess": baseline_post,

@@ -124,3 +124,11 @@ def gsb_counts(labels: Sequence[str]) -> dict[str, int]:
     if unknown:
         raise ValueError(f"unknown verdicts {sorted(unknown)}; expected good, same or bad")
     return {k: int(counts.get(k, 0)) for k in ("good", "same", "bad")}
+
+
+def gsb_summary(labels: Sequence[str], flipped: Sequence[bool]) -> dict:
+    """GSB counts and `flip_rate`: the share of pairs whose verdict changed with the order of the
+    two ads (the judge's position bias; such a verdict counts as same)."""
+    if len(labels) != len(flipped):
+        raise ValueError(f"{len(labels)} verdicts for {len(flipped)} flip flags")
+    return {**gsb_counts(labels), "flip_rate": sum(map(bool, flipped)) / len(labels) if labels else None}
