@@ -238,6 +238,7 @@ class StepScoring:
         self.pool, self.step, self.group_size = pool, step, group_size
         self._calls: list = []
         self._fed = False
+        self._batch: RewardBatch | None = None
         self.dropped: list[str] | None = None
 
     def feed(self, part: RewardBatch, indices: list[int]) -> None:
