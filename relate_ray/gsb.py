@@ -24,8 +24,8 @@ from relate_ray.data.schema import AdRequest
 from relate_ray.evaluation.metrics import gsb_summary
 
 log = logging.getLogger("relate_ray.gsb")
-# judge= names: the bundled policy model (SmolLM2-135M, blind as a judge: every verdict flips with
-# the order) and the stronger judge of the models issue, whose opt-in install is not built yet.
+# judge= names: the bundled policy model (SmolLM2-135M, blind as a judge: it cannot tell a clearly
+# better ad from a worse one) and the opt-in Qwen2.5-Coder-1.5B-Instruct (`make judge`).
 SMALL_JUDGE = "small"
 BUNDLED_JUDGE = "bundled"
 
@@ -120,12 +120,12 @@ def paired(args: GsbArgs) -> tuple[list[AdRequest], list[ParsedAd], list[ParsedA
 
 
 def judge_path(name: str) -> Path:
+    """The judge's folder: small, bundled (converted on first use once `make judge` installed it), a
+    built-in model name or a Hugging Face folder. Raises ModelNotFoundError in one line."""
     from relate_ray.assets import DEFAULT_POLICY, resolve_model
+    from relate_ray.chunked_models import JUDGE
 
-    if name == BUNDLED_JUDGE:
-        raise GsbInputError("judge=bundled: the stronger judge's opt-in install is not built yet; "
-                            "use judge=small or a Hugging Face folder")
-    return Path(resolve_model(DEFAULT_POLICY if name == SMALL_JUDGE else name))
+    return Path(resolve_model({SMALL_JUDGE: DEFAULT_POLICY, BUNDLED_JUDGE: JUDGE.name}.get(name, name)))
 
 
 def run(args: GsbArgs, requests: list[AdRequest], first: list[ParsedAd], second: list[ParsedAd],

@@ -22,7 +22,8 @@ class EvalConfig:
     # Paired bootstrap of delta_ctcvr_sim: resamples and the interval's level.
     bootstrap_samples: int = 2000
     ci_level: float = 0.95
-    # Good/Same/Bad: the judge's model ('' = reward_workers.judge_model) and the margin around 0.5 of
+    # Good/Same/Bad: the judge's model ('' = reward_workers.judge_model; a folder, or the opt-in
+    # qwen2.5-coder-1.5b-instruct once `make judge` installed it) and the margin around 0.5 of
     # P(policy better) inside which a pair is "same"; gsb=false skips the judge.
     gsb: bool = True
     judge_model: str = ""
@@ -68,6 +69,13 @@ def validate_eval(cfg) -> None:
         check_model_folder(cfg.baseline.removeprefix("sft:"), "baseline")
     if e.requests not in ("test", "valid") and not Path(e.requests).exists():
         raise ConfigError(f"eval.requests: {e.requests!r} is neither test, valid nor an existing request file")
+    if e.gsb:
+        from relate_ray.assets import ModelNotFoundError, check_model_spec
+
+        try:  # an uninstalled judge is found now, not after the policies have sampled
+            check_model_spec(e.judge_model or cfg.reward_workers.judge_model)
+        except ModelNotFoundError as err:
+            raise ConfigError(f"eval.judge_model: {err}") from None
 
 
 @dataclass

@@ -3,7 +3,10 @@
 Pointwise: the judge reads the request and the ad and answers Yes or No to the rubric; the score is
 P(Yes) / (P(Yes) + P(No)) from the first answer token's log-probs, never parsed free text.
 Pairwise (Good/Same/Bad evaluation): the judge picks A or B; each pair is asked in both orders so
-position bias cancels. Runs on vLLM; the default judge is the bundled policy model.
+position bias cancels. The answer is begun for the judge ("The better ad is Ad"), so the next token
+is the letter: an instruct model asked "Answer A or B" starts with "Based on..." (Qwen2.5-Coder-1.5B:
+P(A) + P(B) 0.01 at the first token), and a letter read from a later token would be free text.
+Runs on vLLM; the default judge is the bundled policy model, the opt-in one `qwen2.5-coder-1.5b-instruct`.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ _PAIRWISE = (
     "Ad A: {title_a} | {description_a}\nAd B: {title_b} | {description_b}\n\n"
     "Which ad is better? Answer A or B."
 )
+_PAIRWISE_ANSWER = "The better ad is Ad"
 _TOP_LOGPROBS = 20
 log = logging.getLogger(__name__)
 
@@ -88,16 +92,17 @@ class Judge:
         self.llm, self.tokenizer, self.same_margin = llm, tokenizer, same_margin
         self.unanswered = 0.0  # the share of the last scored ads the judge did not answer
 
-    def _prompt(self, content: str) -> str:
+    def _prompt(self, content: str, answer_start: str = "") -> str:
         from relate_ray.data.prompts import chat_prompt
 
-        return chat_prompt(self.tokenizer, [{"role": "user", "content": content}])
+        return chat_prompt(self.tokenizer, [{"role": "user", "content": content}]) + answer_start
 
-    def _first_token_logprobs(self, contents: list[str]) -> list[dict]:
+    def _first_token_logprobs(self, contents: list[str], answer_start: str = "") -> list[dict]:
+        """The top log-probs of the judge's next token after each prompt (and the answer's start)."""
         from vllm import SamplingParams
 
         params = SamplingParams(max_tokens=1, temperature=0.0, logprobs=_TOP_LOGPROBS)
-        outputs = self.llm.generate([self._prompt(c) for c in contents], params, use_tqdm=False)
+        outputs = self.llm.generate([self._prompt(c, answer_start) for c in contents], params, use_tqdm=False)
         return [o.outputs[0].logprobs[0] for o in outputs]
 
     def score(self, requests: Sequence[AdRequest], ads: Sequence[ParsedAd]) -> np.ndarray:
@@ -120,7 +125,7 @@ class Judge:
                                              title_b=b.title, description_b=b.description))
             contents.append(_PAIRWISE.format(**common, title_a=b.title, description_a=b.description,
                                              title_b=a.title, description_b=a.description))
-        firsts = self._first_token_logprobs(contents)
+        firsts = self._first_token_logprobs(contents, _PAIRWISE_ANSWER)
         # Even positions show the first ad as A, odd ones as B: P(first better) is P(A), then P(B).
         choices = [(("a",), ("b",)), (("b",), ("a",))]
         probabilities = _answered([_choice_probability(lp, *choices[k % 2]) for k, lp in enumerate(firsts)],
