@@ -17,6 +17,7 @@ def run(module, *overrides, timeout=900):
     ("relate_ray.evaluate", "baseline=sft:/no/such/model", "baseline: '/no/such/model' is not a Hugging Face model"),
     ("relate_ray.evaluate", "eval.samples_per_request=0", "eval.samples_per_request: must be at least 1"),
     ("relate_ray.evaluate", "eval.num_reqests=4", "eval.num_reqests"),
+    ("relate_ray.evaluate", "eval.judge_model=/no/such/judge", "eval.judge_model: model '/no/such/judge': no such folder"),
     ("relate_ray.sft", "sft.signal=cvr", "sft.signal: must be ctcvr or ctr"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, module, override, message):

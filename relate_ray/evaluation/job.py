@@ -131,8 +131,10 @@ def run_evaluation(cfg) -> dict:
     progress.update()
     progress.set_postfix_str("judge")
     firsts = {side: texts[side][::k] for side in texts}
-    verdicts = (ray.get(judge.compare.remote(requests, firsts["policy"], firsts["baseline"])) if judge
-                else [{"label": None, "p_first": None, "flipped": None}] * len(requests))
+    judged = (cfg.eval.gsb_pairs or len(requests)) if judge else 0
+    verdicts = (ray.get(judge.compare.remote(requests[:judged], firsts["policy"][:judged], firsts["baseline"][:judged]))
+                if judged else [])
+    verdicts += [{"label": None, "p_first": None, "flipped": None}] * (len(requests) - len(verdicts))
     progress.update()
     report = build_report(cfg, rows, [r.id for r in requests], verdicts, policy_path, baseline_path, baseline_post)
     _write(out, report, rows, raw, flat, k, verdicts)
