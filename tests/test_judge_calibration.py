@@ -4,12 +4,13 @@ through `python -m relate_ray.gsb`, in both orders. Skipped until `make judge` h
 the bundled SmolLM2's figure on the same pairs is printed beside it."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from relate_ray.chunked_models import JUDGE, ChunkedModelError, chunk_paths
-from relate_ray.gsb import main
 
 PAIRS = Path(__file__).parent / "data" / "judge_clear_pairs"
 
@@ -23,8 +24,12 @@ def _installed() -> bool:
 
 
 def _gsb(judge: str, out: Path) -> dict:
-    assert main([f"requests={PAIRS / 'requests.jsonl'}", f"a={PAIRS / 'better.jsonl'}", f"b={PAIRS / 'worse.jsonl'}",
-                 f"judge={judge}", f"out={out}"]) == 0
+    # A process of its own, as a user runs it: an engine torn down in this process would take vLLM's
+    # process-wide groups with it, and the session's shared engine (policy_llm) needs them.
+    result = subprocess.run([sys.executable, "-m", "relate_ray.gsb", f"requests={PAIRS / 'requests.jsonl'}",
+                             f"a={PAIRS / 'better.jsonl'}", f"b={PAIRS / 'worse.jsonl'}", f"judge={judge}", f"out={out}"],
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-2000:]
     return json.loads((out / "gsb.json").read_text())
 
 

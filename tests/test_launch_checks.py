@@ -98,4 +98,4 @@ def test_a_dry_run_refuses_what_the_run_refuses_after_printing_the_plan(tmp_path
     assert "rollout-0" in result.stdout  # the plan
     assert result.stderr.strip().splitlines() == [
         "error: model '/no/such/dir': no such folder (use a local model folder, or one of the built-in names "
-        "smollm2-135m-instruct, all-minilm-l6-v2)"]
+        "smollm2-135m-instruct, all-minilm-l6-v2, qwen2.5-coder-1.5b-instruct)"]
