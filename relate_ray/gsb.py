@@ -123,7 +123,7 @@ def judge_path(name: str) -> Path:
     """The judge's folder: small, bundled (converted on first use once `make judge` installed it), a
     built-in model name or a Hugging Face folder. Raises ModelNotFoundError in one line."""
     from relate_ray.assets import DEFAULT_POLICY, resolve_model
-    from relate_ray.chunked_models import JUDGE
+    from relate_ray.carriers import JUDGE
 
     return Path(resolve_model({SMALL_JUDGE: DEFAULT_POLICY, BUNDLED_JUDGE: JUDGE.name}.get(name, name)))
 

@@ -47,8 +47,8 @@ def check_inputs(cfg) -> None:
     from relate_ray.assets import check_model_spec
     from relate_ray.data.loading import load_requests
 
-    check_model_spec(cfg.model.policy)
-    check_model_spec(cfg.model.embedder)
+    check_model_spec(cfg.model.policy, cfg.cache_dir or None)
+    check_model_spec(cfg.model.embedder, cfg.cache_dir or None)
     for key in ("train", "valid"):
         source = getattr(cfg.data, key)
         if source != "embedded":

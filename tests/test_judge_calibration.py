@@ -10,17 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from relate_ray.chunked_models import JUDGE, ChunkedModelError, chunk_paths
+from relate_ray.assets import cache_dir
+from relate_ray.carriers import JUDGE
+from relate_ray.chunked_models import is_available
 
 PAIRS = Path(__file__).parent / "data" / "judge_clear_pairs"
 
 
 def _installed() -> bool:
-    try:
-        chunk_paths(JUDGE)
-    except ChunkedModelError:
-        return False
-    return True
+    return is_available(JUDGE, cache_dir())
 
 
 def _gsb(judge: str, out: Path) -> dict:

@@ -23,13 +23,21 @@ def ad_text(title: str, description: str) -> str:
     return f"{title} {description}".strip()
 
 
+def load_embedder(path: str, device: str = "cpu", dtype: str = "float32"):
+    """A sentence-transformers model in `dtype` (float32 | bfloat16 | auto: bf16 where native)."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from relate_ray.rollout.vllm_engine import resolve_dtype
+
+    return SentenceTransformer(path, device=device, model_kwargs={"dtype": getattr(torch, resolve_dtype(dtype))})
+
+
 class FeatureEncoder:
     """Embeds strings with a sentence-transformers model and assembles CTCVR feature rows."""
 
-    def __init__(self, embedder_path: str, device: str = "cpu", batch_size: int = 32) -> None:
-        from sentence_transformers import SentenceTransformer
-
-        self.model = SentenceTransformer(embedder_path, device=device)
+    def __init__(self, embedder_path: str, device: str = "cpu", batch_size: int = 32, dtype: str = "float32") -> None:
+        self.model = load_embedder(embedder_path, device, dtype)
         self.batch_size = batch_size
         self.dim = int(self.model.get_embedding_dimension())
 

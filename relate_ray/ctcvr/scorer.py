@@ -26,7 +26,9 @@ class CTCVRScorer:
         if not meta_path.is_file():
             raise DataFileError(f"{folder}: not a trained CTCVR model (no ctcvr.json; run python -m relate_ray.ctcvr.train)")
         self.meta = json.loads(meta_path.read_text())
-        self.encoder = FeatureEncoder(str(resolve_model(self.meta["embedder"])), device=device)
+        # Older models carry no dtype: they were embedded in float32.
+        self.encoder = FeatureEncoder(str(resolve_model(self.meta["embedder"])), device=device,
+                                      dtype=self.meta.get("embedder_dtype", "float32"))
         config = self.meta["model"]
         self.model = SharedBottomESMM(config["input_dim"], tuple(config["bottom"]), config["tower"], config["dropout"])
         self.model.load_state_dict(torch.load(folder / "model.pt", map_location="cpu", weights_only=True))

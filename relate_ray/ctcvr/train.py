@@ -171,15 +171,18 @@ def fit(features: IndexedFeatures, logs: ImpressionLog, input_dim: int, opts: Tr
     return model, metrics
 
 
-def save(out: Path, model: SharedBottomESMM, embedder: str, metrics: dict, source: str) -> None:
+def save(out: Path, model: SharedBottomESMM, embedder: str, metrics: dict, source: str,
+         embedder_dtype: str = "float32") -> None:
     """Write model.pt + ctcvr.json into `out` via a temporary folder (never half a model)."""
     with atomic_dir(out) as tmp:
         torch.save(model.state_dict(), tmp / "model.pt")
-        meta = {"embedder": embedder, "model": model.config, "metrics": metrics, "trained_on": source}
+        meta = {"embedder": embedder, "embedder_dtype": embedder_dtype, "model": model.config, "metrics": metrics,
+                "trained_on": source}
         (tmp / "ctcvr.json").write_text(json.dumps(meta, indent=2))
 
 
-def train(logs_path: Path, out: Path, embedder: str = DEFAULT_EMBEDDER, opts: TrainOptions | None = None) -> dict:
+def train(logs_path: Path, out: Path, embedder: str = DEFAULT_EMBEDDER, opts: TrainOptions | None = None,
+          embedder_dtype: str = "float32") -> dict:
     """Read logs, embed, fit, evaluate, save; returns the held-out metrics."""
     opts = opts or TrainOptions()
     logs = read_impressions(logs_path)
@@ -187,10 +190,13 @@ def train(logs_path: Path, out: Path, embedder: str = DEFAULT_EMBEDDER, opts: Tr
         log.warning("skipped bad row: %s", line)
     if logs.bad_rows:
         log.warning("%s: skipped %d bad rows of %d", logs_path, logs.bad_rows, logs.bad_rows + len(logs))
-    encoder = FeatureEncoder(str(resolve_model(embedder)))
+    from relate_ray.rollout.vllm_engine import resolve_dtype
+
+    embedder_dtype = resolve_dtype(embedder_dtype)  # record what ran, not "auto"
+    encoder = FeatureEncoder(str(resolve_model(embedder)), dtype=embedder_dtype)
     features = IndexedFeatures(encoder, logs)
     model, metrics = fit(features, logs, encoder.input_dim, opts)
-    save(out, model, embedder, metrics, str(logs_path))
+    save(out, model, embedder, metrics, str(logs_path), embedder_dtype)
     log.info("held-out CTR AUC %.4f, CTCVR AUC %.4f; saved to %s", metrics["ctr_auc"], metrics["ctcvr_auc"], out)
     return metrics
 
@@ -207,13 +213,31 @@ def model_for_run(cfg, embedded_root: Path | None) -> str:
                           "(train one with python -m relate_ray.ctcvr.train --logs YOUR_LOGS)")
     from filelock import FileLock
 
-    folder = cache_dir(cfg.cache_dir or None) / "ctcvr" / embedded_root.name
+    # One model per data set and embedder: a model trained on another embedder's vectors reads
+    # features of another size and meaning (the zh experiment changes the embedder, not the data name).
+    from relate_ray.rollout.vllm_engine import resolve_dtype
+
+    dtype = resolve_dtype(cfg.model.embedder_dtype)
+    key = embedder_key(cfg.model.embedder) + ("" if dtype == "float32" else f"-{dtype}")
+    folder = cache_dir(cfg.cache_dir or None) / "ctcvr" / f"{embedded_root.name}-{key}"
     folder.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(folder) + ".lock"):
         if not (folder / "ctcvr.json").exists():
             log.info("training the CTCVR reward model on the embedded impression logs (once)")
-            train(embedded_root / "impressions.jsonl", folder, cfg.model.embedder)
+            train(embedded_root / "impressions.jsonl", folder, cfg.model.embedder, embedder_dtype=dtype)
     return str(folder)
+
+
+def embedder_key(spec: str) -> str:
+    """A folder-name-safe key for an embedder spec: a built-in name as it is, a folder as its name
+    and a short hash of its full path (two folders called `model` stay apart)."""
+    import hashlib
+    import re
+
+    if "/" not in spec and re.fullmatch(r"[A-Za-z0-9._-]+", spec):
+        return spec
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(spec).name) or "embedder"
+    return f"{name}-{hashlib.sha256(str(Path(spec).expanduser().resolve()).encode()).hexdigest()[:8]}"
 
 
 def default_paths(cache: str | None = None) -> tuple[Path, Path]:

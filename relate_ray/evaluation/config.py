@@ -77,7 +77,7 @@ def validate_eval(cfg) -> None:
         from relate_ray.assets import ModelNotFoundError, check_model_spec
 
         try:  # an uninstalled judge is found now, not after the policies have sampled
-            check_model_spec(e.judge_model or cfg.reward_workers.judge_model)
+            check_model_spec(e.judge_model or cfg.reward_workers.judge_model, cfg.cache_dir or None)
         except ModelNotFoundError as err:
             raise ConfigError(f"eval.judge_model: {err}") from None
 

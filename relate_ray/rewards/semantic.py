@@ -88,6 +88,8 @@ def bidword_coverage(ad_text: str, bidword: str, lang: str) -> float:
 class RelevanceOptions:
     # The sentence-transformers embedder (a bundled name or a folder); empty: model.embedder.
     embedder: str = ""
+    # Its dtype (float32 | bfloat16 | auto); the run passes model.embedder_dtype.
+    embedder_dtype: str = "float32"
     sim_weight: float = 0.7
     coverage_weight: float = 0.3
     batch_size: int = 64
@@ -97,7 +99,8 @@ class RelevanceOptions:
         check_option(self.batch_size >= 1, "batch_size", "must be at least 1", self.batch_size)
 
 
-@register_reward("relevance", options=RelevanceOptions, run_options=lambda cfg, data: {"embedder": cfg.model.embedder})
+@register_reward("relevance", options=RelevanceOptions, run_options=lambda cfg, data: {"embedder": cfg.model.embedder,
+                                                                                  "embedder_dtype": cfg.model.embedder_dtype})
 class RelevanceReward:
     """w_sim * mean cosine(ad, query), cosine(ad, bidword) + w_cov * bidword coverage.
 
@@ -106,13 +109,12 @@ class RelevanceReward:
     """
 
     def __init__(self, options: RelevanceOptions | None = None) -> None:
-        from sentence_transformers import SentenceTransformer
-
         from relate_ray.assets import DEFAULT_EMBEDDER, resolve_model
+        from relate_ray.ctcvr.features import load_embedder
 
         options = options or RelevanceOptions()
-        self.model = SentenceTransformer(str(resolve_model(options.embedder or DEFAULT_EMBEDDER)),
-                                         device=options.device)
+        self.model = load_embedder(str(resolve_model(options.embedder or DEFAULT_EMBEDDER)), options.device,
+                                   options.embedder_dtype)
         self.sim_weight, self.coverage_weight = options.sim_weight, options.coverage_weight
         self.batch_size = options.batch_size
 

@@ -64,7 +64,10 @@ class LearnerWorker:
         import deepspeed
         from transformers import AutoModelForCausalLM
 
+        from relate_ray.workers.extension_locks import clear_stale_locks
+
         torch.manual_seed(cfg["seed"])
+        clear_stale_locks()  # init_distributed may build DeepSpeed's shm op, and waits on a dead build's lock forever
         deepspeed.init_distributed(dist_backend="nccl" if torch.cuda.is_available() else "gloo")
         dtype = _DTYPES[cfg["dtype"]]
         policy = AutoModelForCausalLM.from_pretrained(model_path, torch_dtype=torch.float32)

@@ -1,0 +1,36 @@
+"""Stale build locks of torch C++ extensions, which would make a learner wait forever.
+
+DeepSpeed builds its CPU shared-memory op (`deepspeed_shm_comm`) with torch's JIT extension loader the
+first time a learner joins its group on a machine (and again when the build flags change). The
+builder holds a lock file for the build; a process killed mid-build (a run stopped with Ctrl-C or
+kill while it starts) leaves the file, and every later learner then waits on it at 0 % CPU, with no
+message, in `deepspeed.init_distributed`. Seen here: a zh run waited 17 minutes behind a lock left
+by a run killed 20 minutes before. The build takes one to three minutes on 2 cores, so a lock older
+than `max_age_s` is a dead builder's.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def clear_stale_locks(root: Path | None = None, max_age_s: float = 900.0) -> list[Path]:
+    """Remove extension build locks under `root` (torch's build root by default) untouched for more
+    than `max_age_s`; returns the ones removed. A fresh lock (a build in progress) is left alone."""
+    if root is None:
+        from torch.utils.cpp_extension import get_default_build_root
+
+        root = Path(get_default_build_root())
+    removed = []
+    for lock in root.glob("*/*/lock"):
+        age = time.time() - lock.stat().st_mtime
+        if age > max_age_s:
+            log.warning("removing %s, a build lock %.0f min old (its build was killed); the extension is rebuilt",
+                        lock, age / 60)
+            lock.unlink(missing_ok=True)
+            removed.append(lock)
+    return removed
