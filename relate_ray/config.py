@@ -161,6 +161,10 @@ class LearnerConfig:
     # half the compute); off: one padded forward of every prompt + response.
     share_prompt_prefix: bool = True
     gradient_checkpointing: bool = False
+    # Keep the token embedding (and an output head tied to it) frozen: no gradient, no Adam state.
+    # A sizing choice for small machines: Qwen2.5-0.5B's 151,936 x 896 embedding is 136 M of its
+    # 494 M weights, about 2.4 GB of ZeRO-2 state (fp32 master, gradient, two moments) on one rank.
+    freeze_embeddings: bool = False
     # torch's fused AdamW kernel (one pass over the weights; `bench learner-step`: optimizer 1.3 s -> 0.7 s).
     fused_adam: bool = True
     # torch threads per rank (0: all cores / ranks).
@@ -206,6 +210,11 @@ class ClusterConfig:
     # Logical CPUs of a local Ray instance (0: enough for every actor).
     num_cpus: int = 0
     include_dashboard: bool = True
+    # A local Ray instance's memory monitor kills a worker when the node's used memory passes this
+    # share (Ray's RAY_memory_usage_threshold, default 0.95). The zh experiment raises it: its 0.5B
+    # learner peaks near 15 GB within a step on a 24 GiB machine (Ray's 0.95 is 1.2 GB short of the
+    # kernel's limit there). A cluster you join keeps its own setting.
+    memory_kill_threshold: float = 0.95
     # Seconds every actor may take to start (a vLLM engine on a cold 2-core machine: about 90 s)
     # before the run stops, naming the actors still waiting (a resource no node has, a full node).
     start_timeout_s: float = 900.0

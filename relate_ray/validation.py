@@ -17,6 +17,8 @@ def validate_config(cfg) -> None:
     """Range and choice checks Hydra's type checks cannot express. Raises ConfigError."""
     check_setting(cfg.model.dtype in ("auto", "bfloat16", "float16", "float32"), "model.dtype",
            "must be auto, bfloat16, float16 or float32", cfg.model.dtype)
+    check_setting(0.5 <= cfg.cluster.memory_kill_threshold <= 1.0, "cluster.memory_kill_threshold",
+                  "must be in [0.5, 1]", cfg.cluster.memory_kill_threshold)
     check_setting(cfg.model.embedder_dtype in ("auto", "bfloat16", "float32"), "model.embedder_dtype",
                   "must be auto, bfloat16 or float32", cfg.model.embedder_dtype)
     for key, fields in cfg.ad.length_limits.items():

@@ -21,7 +21,8 @@ def ray_session():
     ray.shutdown()
 
 
-def run_step(tiny_policy_dir, num_ranks, micro_batch_size, ppo_epochs=1, mini_batches=1, lr=1e-6, agg="token-mean"):
+def run_step(tiny_policy_dir, num_ranks, micro_batch_size, ppo_epochs=1, mini_batches=1, lr=1e-6, agg="token-mean",
+             freeze_embeddings=False, save_to=None):
     """Build `num_ranks` learner ranks with these settings, train one step on the fixed batch and
     return the combined stats (as the controller does)."""
     import ray
@@ -37,7 +38,8 @@ def run_step(tiny_policy_dir, num_ranks, micro_batch_size, ppo_epochs=1, mini_ba
     cfg = OmegaConf.structured(RelateConfig)
     cfg.trainer.prompts_per_step, cfg.rollout.group_size = 2, 3
     cfg.learner.update(num_ranks=num_ranks, micro_batch_size=micro_batch_size, ppo_epochs=ppo_epochs,
-                       mini_batches=mini_batches, lr=lr, beta=0.04, loss_agg=agg, fused_adam=False)
+                       mini_batches=mini_batches, lr=lr, beta=0.04, loss_agg=agg, fused_adam=False,
+                       freeze_embeddings=freeze_embeddings)
     lcfg = learner_config(cfg, AutoTokenizer.from_pretrained(tiny_policy_dir))
     port = free_port()
     ranks = [LearnerWorker.remote(r, num_ranks, "127.0.0.1", port, str(tiny_policy_dir), lcfg, 1)
@@ -47,6 +49,8 @@ def run_step(tiny_policy_dir, num_ranks, micro_batch_size, ppo_epochs=1, mini_ba
     shards = learner_shards(batch, num_ranks, mini_batches)
     refs = [rank.train_step.remote(shard) for rank, shard in zip(ranks, shards)]
     stats = combine_rank_stats(ray.get(refs))
+    if save_to:
+        ray.get(ranks[0].save_model.remote(str(save_to), str(tiny_policy_dir)))
     for rank in ranks:
         ray.kill(rank)
     return stats
@@ -81,3 +85,16 @@ def test_old_logprobs_are_fixed_for_the_mini_batches_after_the_first_update(ray_
     assert stats["optimizer_steps"] == 2
     assert stats["clip_frac"] > 0.0
     assert stats["time/learner_old"] > 0.0  # the second mini-batch's old log-probs were computed
+
+
+def test_frozen_embeddings_stay_and_the_rest_trains(ray_session, tiny_policy_dir, tmp_path):
+    # learner.freeze_embeddings (the zh experiment's memory saving): the embedding gets no update,
+    # every other weight still does.
+    from safetensors.torch import load_file
+
+    run_step(tiny_policy_dir, num_ranks=1, micro_batch_size=6, lr=1e-2, freeze_embeddings=True, save_to=tmp_path)
+    before, after = load_file(tiny_policy_dir / "model.safetensors"), load_file(tmp_path / "model.safetensors")
+    embedding = "model.embed_tokens.weight"
+    assert after[embedding].float().equal(before[embedding].float())
+    moved = [name for name in before if name != embedding and not after[name].float().equal(before[name].float())]
+    assert any("layers.0.mlp" in name for name in moved) and any("layers.0.self_attn" in name for name in moved)

@@ -42,6 +42,7 @@ def start_ray(cfg, plan: RunPlan) -> None:
     if cfg.cluster.address == "local":
         # Logical CPUs: actors take turns (the loop is sequential), so they may outnumber cores.
         num_cpus = cfg.cluster.num_cpus or max(len(plan.actors) + 1, os.cpu_count() or 1)
+        os.environ["RAY_memory_usage_threshold"] = str(cfg.cluster.memory_kill_threshold)  # read by the raylet it starts
         context = ray.init(num_cpus=num_cpus, include_dashboard=cfg.cluster.include_dashboard,
                            dashboard_host="127.0.0.1", namespace=NAMESPACE, log_to_driver=False)
     else:

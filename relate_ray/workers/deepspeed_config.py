@@ -13,7 +13,11 @@ def zero2_config(micro_batch_size: int, accumulation: int, world_size: int, grad
         "gradient_accumulation_steps": accumulation,
         "train_batch_size": micro_batch_size * accumulation * world_size,
         "gradient_clipping": grad_clip,
-        "zero_optimization": {"stage": 2},
+        # DeepSpeed's default buckets are 5e8 elements: on one rank a fixed 1-2 GB buffer (bf16/fp32),
+        # larger than the 135M default policy itself, and with the 0.5B zh policy the ~2 GB that
+        # tipped a 24 GiB machine into Ray's memory monitor. 5e7 is 100-200 MB; more flushes,
+        # the same sums.
+        "zero_optimization": {"stage": 2, "reduce_bucket_size": 50_000_000, "allgather_bucket_size": 50_000_000},
         "bf16": {"enabled": bf16},
         "steps_per_print": 10**9,
         "wall_clock_breakdown": False,

@@ -74,13 +74,15 @@ class LearnerWorker:
         policy.config.use_cache = False
         if cfg["gradient_checkpointing"]:
             policy.gradient_checkpointing_enable()
+        if cfg.get("freeze_embeddings"):
+            policy.get_input_embeddings().weight.requires_grad_(False)  # a tied output head shares it
         # pi_ref for the KL term; objective sft has none.
         self.reference = None
         if cfg["objective"] != "sft":
             self.reference = AutoModelForCausalLM.from_pretrained(model_path, torch_dtype=dtype).eval()
             self.reference.requires_grad_(False)
         # fused: one kernel over ZeRO's flat fp32 partition instead of a dozen full passes (CPU and CUDA).
-        optimizer = torch.optim.AdamW(policy.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"],
+        optimizer = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=cfg["lr"], weight_decay=cfg["weight_decay"],
                                       betas=(0.9, 0.95), fused=cfg["fused_adam"])
         # Micro-batches per optimizer step: this rank's share of one mini-batch, micro_batch_size at a time.
         self.accumulation = max(1, math.ceil(cfg["samples_per_rank"] / cfg["mini_batches"] / cfg["micro_batch_size"]))
