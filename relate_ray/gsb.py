@@ -120,7 +120,7 @@ def paired(args: GsbArgs) -> tuple[list[AdRequest], list[ParsedAd], list[ParsedA
 
 
 def judge_path(name: str) -> Path:
-    """The judge's folder: small, bundled (converted on first use once `make judge` installed it), a
+    """The judge's folder: small, bundled (converted on first use once `make judge` downloaded it), a
     built-in model name or a Hugging Face folder. Raises ModelNotFoundError in one line."""
     from relate_ray.assets import DEFAULT_POLICY, resolve_model
     from relate_ray.carriers import JUDGE

@@ -1,6 +1,6 @@
 """The opt-in judge tells a clearly better ad from a worse one (tests/data/judge_clear_pairs: 20
 requests, each with a good ad and one that is off-topic, repetitive, garbled or invents facts),
-through `python -m relate_ray.gsb`, in both orders. Skipped until `make judge` has installed it;
+through `python -m relate_ray.gsb`, in both orders. Skipped until `make judge` has downloaded it;
 the bundled SmolLM2's figure on the same pairs is printed beside it."""
 
 import json
@@ -32,7 +32,7 @@ def _gsb(judge: str, out: Path) -> dict:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not _installed(), reason="the opt-in judge is not installed (make judge)")
+@pytest.mark.skipif(not _installed(), reason="the opt-in judge is not downloaded (make judge)")
 def test_the_bundled_judge_prefers_the_clearly_better_ad_in_both_orders(tmp_path):
     # "good" needs P(A better) > 0.5 with A shown first and shown second, and a mean above 0.6: a
     # judge that answers by position (SmolLM2) or cannot read the ads scores near 0 here.

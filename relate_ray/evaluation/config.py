@@ -23,7 +23,7 @@ class EvalConfig:
     bootstrap_samples: int = 2000
     ci_level: float = 0.95
     # Good/Same/Bad: the judge's model ('' = reward_workers.judge_model; a folder, or the opt-in
-    # qwen2.5-coder-1.5b-instruct once `make judge` installed it) and the margin around 0.5 of
+    # qwen2.5-coder-1.5b-instruct once `make judge` downloaded it) and the margin around 0.5 of
     # P(policy better) inside which a pair is "same"; gsb=false skips the judge.
     gsb: bool = True
     judge_model: str = ""
