@@ -23,7 +23,7 @@ import os
 from pathlib import Path
 
 from relate_ray.carriers import MODELS as CHUNKED_MODELS
-from relate_ray.chunked_models import ChunkedModelError, is_available, prepared_folder, wheel_paths
+from relate_ray.chunked_models import ChunkedModelError, check_available, prepared_folder
 from relate_ray.fsutil import COMPLETE_MARKER, build_once
 
 log = logging.getLogger(__name__)
@@ -59,12 +59,10 @@ def check_model_spec(spec: str, cache: str | os.PathLike[str] | None = None) -> 
     passes, an opt-in one must be prepared or downloaded, a folder must exist and hold config.json or
     modules.json. Raises ModelNotFoundError."""
     if spec in CHUNKED_MODELS:
-        model = CHUNKED_MODELS[spec]
-        if not is_available(model, cache_dir(cache)):
-            try:
-                wheel_paths(model, cache_dir(cache))
-            except ChunkedModelError as err:
-                raise ModelNotFoundError(str(err)) from None
+        try:
+            check_available(CHUNKED_MODELS[spec], cache_dir(cache))
+        except ChunkedModelError as err:
+            raise ModelNotFoundError(str(err)) from None
     elif spec not in (DEFAULT_POLICY, DEFAULT_EMBEDDER):
         resolve_model(spec)
 

@@ -87,12 +87,16 @@ def wheel_paths(model: ChunkedModel, cache: Path) -> list[Path]:
     return paths
 
 
-def is_available(model: ChunkedModel, cache: Path) -> bool:
-    """Prepared already, or every carrier downloaded (so the first use can prepare it)."""
-    if (target_dir(model, cache) / COMPLETE_MARKER).exists():
-        return True
-    try:
+def check_available(model: ChunkedModel, cache: Path) -> None:
+    """Prepared already, or every carrier downloaded (so the first use can prepare it); else
+    ChunkedModelError naming the first missing wheel and the command that downloads it."""
+    if not (target_dir(model, cache) / COMPLETE_MARKER).exists():
         wheel_paths(model, cache)
+
+
+def is_available(model: ChunkedModel, cache: Path) -> bool:
+    try:
+        check_available(model, cache)
     except ChunkedModelError:
         return False
     return True
