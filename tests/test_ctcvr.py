@@ -153,6 +153,32 @@ def test_an_unservable_answer_earns_nothing_by_default_and_the_reference_or_its_
         CTCVRReward(CTCVROptions(model_dir=str(model), malformed="zero"))
 
 
+@pytest.mark.slow
+def test_the_ctcvr_and_relevance_rewards_in_one_worker_hold_one_embedder(tiny_ctcvr):
+    """Both embed with the run's embedder and share a worker group: a second copy of EmbeddingGemma
+    (1.2 GB) is what pushed the Chinese run over 24 GiB. Freed with its last holder."""
+    import gc
+    import weakref
+
+    from relate_ray.assets import resolve_model
+    from relate_ray.ctcvr.features import load_embedder
+    from relate_ray.rewards.ctcvr import CTCVROptions, CTCVRReward
+    from relate_ray.rewards.registry import reward_spec
+    from relate_ray.rewards.semantic import RelevanceOptions, RelevanceReward
+
+    assert reward_spec("ctcvr").group == reward_spec("relevance").group
+    model, _, _ = tiny_ctcvr
+    ctcvr = CTCVRReward(CTCVROptions(model_dir=str(model)))
+    relevance = RelevanceReward(RelevanceOptions())  # the bundled embedder, as the tiny CTCVR model's
+    assert relevance.model is ctcvr.scorer.encoder.model
+    other_dtype = load_embedder(str(resolve_model(ctcvr.scorer.meta["embedder"])), dtype="bfloat16")
+    assert other_dtype is not relevance.model
+    shared = weakref.ref(relevance.model)
+    del ctcvr, relevance, other_dtype
+    gc.collect()
+    assert shared() is None
+
+
 def test_the_log_lift_is_clipped_below_at_the_floor():
     from relate_ray.ctcvr.scorer import ctcvr_reward
 

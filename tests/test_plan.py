@@ -21,11 +21,13 @@ def test_reward_groups_come_from_the_registry_and_a_stateful_group_has_one_membe
     plan = build_plan(config("reward=relate", "reward_workers.pool_size=2", "cluster.gpus_per_judge=0.25"))
     groups = plan.reward_groups()
     assert {g: [a.name for a in members] for g, members in groups.items()} == {
-        "ctcvr": ["reward-ctcvr-0", "reward-ctcvr-1"], "diversity": ["reward-diversity"],
+        "diversity": ["reward-diversity"], "embedding": ["reward-embedding-0", "reward-embedding-1"],
         "judge": ["reward-judge-0", "reward-judge-1"], "rules": ["reward-rules-0", "reward-rules-1"]}
-    assert set(groups["rules"][0].components) == {"length", "format", "relevance", "correctness", "risk"}
+    assert set(groups["rules"][0].components) == {"length", "format", "correctness", "risk"}
+    # Both users of the sentence embedder in one worker, so it holds one copy of the embedder.
+    assert set(groups["embedding"][0].components) == {"ctcvr", "relevance"}
     # Only the component that runs a model on a GPU asks for one.
-    assert {a.group: a.gpus for a in plan.of("reward")} == {"ctcvr": 0, "diversity": 0, "judge": 0.25, "rules": 0}
+    assert {a.group: a.gpus for a in plan.of("reward")} == {"embedding": 0, "diversity": 0, "judge": 0.25, "rules": 0}
 
 
 def test_each_role_gets_its_own_placement_group_with_one_bundle_per_actor():

@@ -49,8 +49,8 @@ def test_the_built_actors_are_the_dry_run_plan(tiny_policy_dir):
     overrides = [f"model.policy={tiny_policy_dir}", *TINY, "cluster.include_dashboard=true", "reward=model2",
                  "reward_workers.pool_size=2", "model.dtype=float32"]
     printed = dry_run_lines(overrides)
-    assert set(printed) == {"rollout-0", "learner-rank0", "reward-rules-0", "reward-rules-1", "reward-ctcvr-0",
-                            "reward-ctcvr-1"}
+    assert set(printed) == {"rollout-0", "learner-rank0", "reward-rules-0", "reward-rules-1",
+                            "reward-embedding-0", "reward-embedding-1"}
     with initialize_config_dir(config_dir=str(DEFAULT_CONF_DIR), version_base="1.3"):
         cfg = compose(config_name="config", overrides=overrides)
     try:

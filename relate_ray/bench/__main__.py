@@ -90,7 +90,9 @@ def bench_learner_step(args: argparse.Namespace) -> dict:
     """One real learner step as the main job runs it: a LearnerWorker Ray actor (DeepSpeed ZeRO-2,
     reference model, GRPO loss) on the bundled policy, fed a step of random token ids shaped like
     the run's (trainer.prompts_per_step prompts x G responses of rollout.max_new_tokens). Prints the
-    median of each learner phase over --repeat steps after a warm-up step. Overrides: --set key=value."""
+    median of each learner phase over --repeat steps after a warm-up step, and the actor's resident
+    memory after set-up, between steps and at its peak. Overrides: --set key=value (a preset too:
+    --set +experiment=zh)."""
     import ray
     from hydra import compose, initialize_config_dir
     from transformers import AutoTokenizer
@@ -123,13 +125,60 @@ def bench_learner_step(args: argparse.Namespace) -> dict:
                                          [[rng.gauss(0, 1)] * len(r) for r in responses],
                                          [[-2.0] * len(r) for r in responses], lcfg["pad_id"], cfg.rollout.temperature)
         shard, = learner_shards(batch, 1, cfg.learner.mini_batches)
-        steps = [ray.get(learner.train_step.remote(shard)) for _ in range(args.repeat + 1)][1:]
+        with ResidentMemory(ray.get(learner.ready.remote())["pid"]) as memory:
+            steps = []
+            for _ in range(args.repeat + 1):
+                memory.mark()
+                steps.append(ray.get(learner.train_step.remote(shard)))
+            memory.mark()
     finally:
         ray.shutdown()
     keys = ["reference", "old", "forward", "backward", "optimizer"]
-    result = {k: round(statistics.median(s[f"time/learner_{k}"] for s in steps), 2) for k in keys}
+    result = {k: round(statistics.median(s[f"time/learner_{k}"] for s in steps[1:]), 2) for k in keys}
     result["total_s"] = round(sum(result.values()), 2)
-    return {"samples": len(responses), **result}
+    return {"samples": len(responses), **result, **memory.summary()}
+
+
+class ResidentMemory:
+    """Samples one process's resident memory every `period_s` in a thread: what a learner holds after
+    set-up, between steps (at each `mark()`) and at its peak within a step. Ray's memory monitor
+    kills on the node's total, so these are the figures that decide whether a run fits."""
+
+    def __init__(self, pid: int, period_s: float = 0.02) -> None:
+        import psutil
+
+        self.process, self.period_s = psutil.Process(pid), period_s
+        self.peak, self.marks = 0, []
+
+    def _sample(self) -> int:
+        rss = self.process.memory_info().rss
+        self.peak = max(self.peak, rss)
+        return rss
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.period_s):
+            self._sample()
+
+    def __enter__(self) -> "ResidentMemory":
+        import threading
+
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def mark(self) -> None:
+        self.marks.append(self._sample())
+
+    def summary(self) -> dict:
+        """GB: after set-up (the first mark), between steps (the median of the later marks), peak."""
+        between = self.marks[1:] or self.marks
+        return {"rss_setup_gb": round(self.marks[0] / 1e9, 2), "rss_between_gb": round(statistics.median(between) / 1e9, 2),
+                "rss_peak_gb": round(self.peak / 1e9, 2)}
 
 
 def bench_engine(args: argparse.Namespace) -> dict:

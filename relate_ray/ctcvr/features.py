@@ -7,7 +7,9 @@ once: impression logs repeat the same query and ad thousands of times.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -23,14 +25,26 @@ def ad_text(title: str, description: str) -> str:
     return f"{title} {description}".strip()
 
 
+# Embedders alive in this process, by (folder, device, dtype). Weak: a model is shared while a holder
+# keeps it (the CTCVR reward and the relevance reward in one reward worker hold one copy, 1.2 GB for
+# EmbeddingGemma) and freed with its last holder (the CTCVR model's one-off training keeps nothing).
+_LIVE_EMBEDDERS: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
 def load_embedder(path: str, device: str = "cpu", dtype: str = "float32"):
-    """A sentence-transformers model in `dtype` (float32 | bfloat16 | auto: bf16 where native)."""
+    """A sentence-transformers model in `dtype` (float32 | bfloat16 | auto: bf16 where native); the
+    same object for the same folder, device and dtype while one is alive in this process."""
     import torch
     from sentence_transformers import SentenceTransformer
 
     from relate_ray.rollout.vllm_engine import resolve_dtype
 
-    return SentenceTransformer(path, device=device, model_kwargs={"dtype": getattr(torch, resolve_dtype(dtype))})
+    key = (str(Path(path).resolve()), device, resolve_dtype(dtype))
+    model = _LIVE_EMBEDDERS.get(key)
+    if model is None:
+        model = SentenceTransformer(path, device=device, model_kwargs={"dtype": getattr(torch, key[2])})
+        _LIVE_EMBEDDERS[key] = model
+    return model
 
 
 class FeatureEncoder:

@@ -26,7 +26,7 @@ import numpy as np
 
 from relate_ray.data.adformat import ParsedAd
 from relate_ray.rewards.base import RewardBatch, RewardOutput
-from relate_ray.rewards.registry import check_option, register_reward
+from relate_ray.rewards.registry import EMBEDDER_GROUP, check_option, register_reward
 
 MALFORMED = ("floor", "content", "reference")
 
@@ -59,7 +59,7 @@ def _run_options(cfg, data) -> dict:
     return {"model_dir": model_for_run(cfg, data.embedded_root)}
 
 
-@register_reward("ctcvr", options=CTCVROptions, group="ctcvr", run_options=_run_options)
+@register_reward("ctcvr", options=CTCVROptions, group=EMBEDDER_GROUP, run_options=_run_options)
 class CTCVRReward:
     def __init__(self, options: CTCVROptions) -> None:
         from relate_ray.ctcvr.scorer import CTCVRScorer

@@ -27,6 +27,11 @@ from relate_ray.rewards.base import RewardBatch, RewardOutput
 
 RewardFn = Callable[[RewardBatch], RewardOutput]
 
+# The group of the components that embed text with the run's sentence embedder (the CTCVR reward,
+# the relevance reward): one worker holds them all, and with them one copy of the embedder
+# (`relate_ray.ctcvr.features.load_embedder` shares it): 1.2 GB saved a worker with EmbeddingGemma.
+EMBEDDER_GROUP = "embedding"
+
 
 class OptionError(ValueError):
     """One option of a component is wrong: `option` names it, the message says why."""

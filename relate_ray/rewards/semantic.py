@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from relate_ray.rewards.base import RewardBatch, RewardOutput
-from relate_ray.rewards.registry import check_option, register_reward
+from relate_ray.rewards.registry import EMBEDDER_GROUP, check_option, register_reward
 from relate_ray.rewards.tokens import spans_to_token_flags
 
 
@@ -99,13 +99,17 @@ class RelevanceOptions:
         check_option(self.batch_size >= 1, "batch_size", "must be at least 1", self.batch_size)
 
 
-@register_reward("relevance", options=RelevanceOptions, run_options=lambda cfg, data: {"embedder": cfg.model.embedder,
-                                                                                  "embedder_dtype": cfg.model.embedder_dtype})
+def _relevance_run_options(cfg, data) -> dict:
+    return {"embedder": cfg.model.embedder, "embedder_dtype": cfg.model.embedder_dtype}
+
+
+@register_reward("relevance", options=RelevanceOptions, group=EMBEDDER_GROUP, run_options=_relevance_run_options)
 class RelevanceReward:
     """w_sim * mean cosine(ad, query), cosine(ad, bidword) + w_cov * bidword coverage.
 
     The embedder is a sentence-transformers model (default: the bundled all-MiniLM-L6-v2; paper:
-    Qwen3-Embedding-0.6B), loaded once per scorer.
+    Qwen3-Embedding-0.6B), the run's model.embedder: in the CTCVR reward's worker group, so the two
+    share one copy of it.
     """
 
     def __init__(self, options: RelevanceOptions | None = None) -> None:

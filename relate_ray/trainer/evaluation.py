@@ -12,6 +12,7 @@ import ray
 from relate_ray.data.adformat import parse_ad
 from relate_ray.rewards.base import RewardBatch
 from relate_ray.rewards.compliance import check
+from relate_ray.rewards.registry import reward_spec
 from relate_ray.sim.market import MarketSimulator
 from relate_ray.evaluation.metrics import compliance_rate
 from relate_ray.evaluation.scoring import review_as_shown
@@ -45,9 +46,11 @@ def _ctcvr_model_view(actors, requests, texts) -> dict:
     """eval/ctcvr_pred: the CTCVR reward model's mean pCTCVR of the greedy ads, and eval/ctcvr_reward
     its reward as trained on. Held-out requests fixed across evaluations, unlike a step's sampled
     ones, so the trend is not the noise of which requests a step drew. Empty without a CTCVR reward."""
-    workers = actors.reward_workers.get("ctcvr")
+    workers = actors.reward_workers.get(reward_spec("ctcvr").group)
     if not workers:
         return {}
-    out = ray.get(workers[0].score.remote(RewardBatch(list(requests), list(texts))))["ctcvr"]
+    out = ray.get(workers[0].score.remote(RewardBatch(list(requests), list(texts)), only=("ctcvr",))).get("ctcvr")
+    if out is None:  # the group runs, but without the CTCVR reward (a preset with relevance only)
+        return {}
     extra = {"eval/ctcvr_servable_lift": out.info["servable_lift"]} if "servable_lift" in out.info else {}
     return {"eval/ctcvr_pred": out.info["p_ctcvr"], "eval/ctcvr_reward": float(out.scores.mean()), **extra}

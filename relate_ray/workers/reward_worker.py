@@ -32,8 +32,9 @@ class RewardWorker:
     def ready(self) -> dict:
         return {"pid": os.getpid(), "node": ray.get_runtime_context().get_node_id(), "components": sorted(self.components)}
 
-    def score(self, batch: RewardBatch) -> dict[str, RewardOutput]:
-        return {name: component(batch) for name, component in self.components.items()}
+    def score(self, batch: RewardBatch, only: tuple[str, ...] | None = None) -> dict[str, RewardOutput]:
+        """Every hosted component's output, or only those named in `only`."""
+        return {name: component(batch) for name, component in self.components.items() if only is None or name in only}
 
     def _stateful(self) -> dict:
         """The components registered stateful (commit, state_dict, load_state_dict)."""
