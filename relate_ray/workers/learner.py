@@ -23,6 +23,7 @@ from relate_ray.algo.mismatch import MismatchStats
 from relate_ray.checkpoint_layout import RESUME_DIR
 from relate_ray.algo.learner_batch import LearnerBatch
 from relate_ray.workers.deepspeed_config import zero2_config
+from relate_ray.workers.heap import map_large_blocks, return_free_heap
 from relate_ray.workers.learner_forward import full_logprobs, shared_prefix_logprobs
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,8 @@ class LearnerWorker:
         if threads:
             torch.set_num_threads(threads)
         self.rank, self.world_size, self.cfg, self.model_path = rank, world_size, cfg, model_path
+        # Before the models load, so their weights and every later tensor above 1 MB are mapped blocks.
+        self._return_memory = bool(cfg.get("return_freed_memory")) and map_large_blocks()
         if master_addr is not None:
             self.setup(master_addr, master_port)
 
@@ -139,6 +142,7 @@ class LearnerWorker:
         ref = {tuple(idx): None for idx in all_chunks} if sft else dict(
             zip(map(tuple, all_chunks), self._frozen_logprobs(self.reference, shard, all_chunks)))
         timing["reference"] = time.perf_counter() - t
+        self._return_free_heap()
         # pi_theta_old is the policy before the step's first update. The first mini-batch's training
         # forward of the first epoch runs that very policy, so its detached values serve (no second
         # forward); the micro-batches trained after an update need theirs fixed first.
@@ -212,11 +216,19 @@ class LearnerWorker:
         # so the shares are summed, not averaged: no division by the accumulation steps, and the
         # world-size factor undoes ZeRO's mean over ranks.
         self.engine.backward(loss * self.world_size, scale_wrt_gas=False)
+        self._return_free_heap()  # the activations, before the optimizer's temporaries
         t, timing["backward"] = time.perf_counter(), timing["backward"] + time.perf_counter() - t
         self.engine.step()  # the optimizer steps on the mini-batch's last micro-batch only
+        self._return_free_heap()
         timing["optimizer"] += time.perf_counter() - t
         stats["loss_share"] = loss.item()
         return stats
+
+    def _return_free_heap(self) -> None:
+        """With learner.return_freed_memory: what the phase just freed goes back to the OS
+        (relate_ray/workers/heap.py), so the next phase's peak is not added on top of it."""
+        if self._return_memory:
+            return_free_heap()
 
     # ---- weight sync (rank 0 holds the publisher, next to the weights) ---------------------------
     def open_weight_sync(self, backend: str, dtype: str, bucket_mb: int, run_id: str = "", shm_root: str | None = None,
