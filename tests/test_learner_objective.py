@@ -39,7 +39,7 @@ def run_step(tiny_policy_dir, num_ranks, micro_batch_size, ppo_epochs=1, mini_ba
     cfg.trainer.prompts_per_step, cfg.rollout.group_size = 2, 3
     cfg.learner.update(num_ranks=num_ranks, micro_batch_size=micro_batch_size, ppo_epochs=ppo_epochs,
                        mini_batches=mini_batches, lr=lr, beta=0.04, loss_agg=agg, fused_adam=False,
-                       freeze_embeddings=freeze_embeddings)
+                       freeze_embeddings=freeze_embeddings, dtype="float32")
     lcfg = learner_config(cfg, AutoTokenizer.from_pretrained(tiny_policy_dir))
     port = free_port()
     ranks = [LearnerWorker.remote(r, num_ranks, "127.0.0.1", port, str(tiny_policy_dir), lcfg, 1)

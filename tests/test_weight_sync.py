@@ -39,7 +39,7 @@ def start_pair(policy_dir, engine_dtype: str, compile_engine: bool = False, **le
     rollout = RolloutWorker.remote(str(policy_dir), engine_dtype, 0, 512, 1, 0.5, compile=compile_engine)
     cfg = OmegaConf.structured(RelateConfig)
     cfg.trainer.prompts_per_step, cfg.rollout.group_size = 1, 2
-    cfg.learner.update(learner_overrides)
+    cfg.learner.update({"dtype": "float32", **learner_overrides})
     learner = LearnerWorker.remote(0, 1, "127.0.0.1", free_port(), str(policy_dir), learner_config(cfg, tokenizer), 2)
     ray.get([rollout.ready.remote(), learner.ready.remote()])
     return rollout, learner, tokenizer

@@ -45,7 +45,8 @@ def bench_ngram(args: argparse.Namespace) -> dict:
 def bench_rollout(args: argparse.Namespace) -> dict:
     """vLLM sampling throughput of the bundled policy (engine start-up excluded; first batch warms up)."""
     from relate_ray.assets import DEFAULT_POLICY, resolve_model
-    from relate_ray.rollout.vllm_engine import build_llm, resolve_dtype, sample
+    from relate_ray.dtypes import resolve_dtype
+    from relate_ray.rollout.vllm_engine import build_llm, sample
 
     llm = build_llm(resolve_model(DEFAULT_POLICY), dtype=args.dtype, max_model_len=1024, compile=not args.eager)
     prompt = "<|im_start|>user\nWrite a short ad for cheap flights to Lisbon.<|im_end|>\n<|im_start|>assistant\n"

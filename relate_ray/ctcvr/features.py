@@ -37,7 +37,7 @@ def load_embedder(path: str, device: str = "cpu", dtype: str = "float32"):
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from relate_ray.rollout.vllm_engine import resolve_dtype
+    from relate_ray.dtypes import resolve_dtype
 
     key = (str(Path(path).resolve()), device, resolve_dtype(dtype))
     model = _LIVE_EMBEDDERS.get(key)

@@ -190,7 +190,7 @@ def train(logs_path: Path, out: Path, embedder: str = DEFAULT_EMBEDDER, opts: Tr
         log.warning("skipped bad row: %s", line)
     if logs.bad_rows:
         log.warning("%s: skipped %d bad rows of %d", logs_path, logs.bad_rows, logs.bad_rows + len(logs))
-    from relate_ray.rollout.vllm_engine import resolve_dtype
+    from relate_ray.dtypes import resolve_dtype
 
     embedder_dtype = resolve_dtype(embedder_dtype)  # record what ran, not "auto"
     encoder = FeatureEncoder(str(resolve_model(embedder)), dtype=embedder_dtype)
@@ -215,7 +215,7 @@ def model_for_run(cfg, embedded_root: Path | None) -> str:
 
     # One model per data set and embedder: a model trained on another embedder's vectors reads
     # features of another size and meaning (the zh experiment changes the embedder, not the data name).
-    from relate_ray.rollout.vllm_engine import resolve_dtype
+    from relate_ray.dtypes import resolve_dtype
 
     dtype = resolve_dtype(cfg.model.embedder_dtype)
     key = embedder_key(cfg.model.embedder) + ("" if dtype == "float32" else f"-{dtype}")

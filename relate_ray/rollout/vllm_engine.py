@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from relate_ray.dtypes import resolve_dtype
+
 log = logging.getLogger(__name__)
 
 
@@ -28,26 +30,6 @@ class Completion:
     text: str
     logprobs: list[float]
     finish_reason: str | None
-
-
-def resolve_dtype(dtype: str) -> str:
-    """'auto' -> bfloat16 on CUDA and on CPUs with native bf16 (AVX-512 BF16 or AMX), else float32.
-
-    On an AVX2-only CPU bf16 matmuls are emulated: SmolLM2-135M sampled 24.5 tok/s in bf16 and
-    95.9 tok/s in float32 there (`python -m relate_ray.bench rollout --dtype ...`).
-    """
-    if dtype != "auto":
-        return dtype
-    import torch
-
-    if torch.cuda.is_available():
-        return "bfloat16"
-    try:
-        flags = open("/proc/cpuinfo", encoding="utf-8").read()
-    except OSError as err:
-        log.warning("model.dtype=auto: cannot read the CPU flags (%s); running float32 (set model.dtype to choose)", err)
-        return "float32"
-    return "bfloat16" if ("avx512_bf16" in flags or "amx_bf16" in flags) else "float32"
 
 
 def build_llm(

@@ -19,6 +19,7 @@ import torch
 from relate_ray.algo.credit import assign_credit
 from relate_ray.algo.logprobs import pad_rows, pad_tokens
 from relate_ray.data.schema import AdRequest
+from relate_ray.dtypes import resolve_dtype
 from relate_ray.rewards.base import RewardBatch
 from relate_ray.rewards.presets import component_specs
 from relate_ray.rewards.tokens import token_char_spans
@@ -31,7 +32,7 @@ from relate_ray.algo.learner_batch import (LearnerBatch, combine_rank_stats, inf
 from relate_ray.trainer.metrics import MetricsSink
 from relate_ray.trainer.recovery import WORKER_DIED, lost
 from relate_ray.trainer.sampler import PromptSampler, SamplerState
-from relate_ray.trainer.setup import Actors, build_actors, load_run_data, pad_id
+from relate_ray.trainer.setup import Actors, build_actors, learner_dtype, load_run_data, pad_id
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ class Controller:
         self.data = load_run_data(cfg)
         log.info("data and policy ready in %.1f s", time.perf_counter() - t)
         # Every run writes at least its final checkpoint: fail now, not after the training, if it can't fit.
-        weight_bytes = 2 if cfg.learner.dtype == "bfloat16" else 4
+        weight_bytes = 2 if resolve_dtype(learner_dtype(cfg)) == "bfloat16" else 4
         self.checkpoint_nbytes = checkpoint_nbytes(model_numel(self.data.policy_path), weight_bytes)
         check_free_space(out_dir, self.checkpoint_nbytes)
         self.specs = component_specs(cfg.reward)

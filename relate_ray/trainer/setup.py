@@ -70,7 +70,7 @@ def load_run_data(cfg) -> RunData:
 def learner_config(cfg, tokenizer) -> dict:
     lc = cfg.learner
     samples = cfg.trainer.prompts_per_step * cfg.rollout.group_size
-    return {"seed": cfg.seed, "dtype": lc.dtype, "lr": lc.lr, "weight_decay": lc.weight_decay,
+    return {"seed": cfg.seed, "dtype": learner_dtype(cfg), "lr": lc.lr, "weight_decay": lc.weight_decay,
             "micro_batch_size": lc.micro_batch_size, "samples_per_rank": samples // lc.num_ranks,
             "grad_clip": lc.grad_clip, "clip_eps": lc.clip_eps, "clip_eps_high": lc.clip_eps_high,
             "beta": lc.beta, "kl_kind": lc.kl_kind, "loss_agg": lc.loss_agg,
@@ -82,6 +82,12 @@ def learner_config(cfg, tokenizer) -> dict:
             # grpo (eq. 6) | sft (the NLL of the targets; relate_ray.sft sets it)
             "objective": "grpo",
             "pad_id": pad_id(tokenizer)}
+
+
+def learner_dtype(cfg) -> str:
+    """learner.dtype, with `auto` meaning the engines' model.dtype (itself possibly `auto`, which each
+    learner rank resolves on its own node with relate_ray.dtypes.resolve_dtype)."""
+    return cfg.model.dtype if cfg.learner.dtype == "auto" else cfg.learner.dtype
 
 
 def pad_id(tokenizer) -> int:

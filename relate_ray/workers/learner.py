@@ -21,6 +21,7 @@ from relate_ray.algo.logprobs import pad_tokens
 from relate_ray.algo.loss import StepNormalizer, grpo_loss, sft_loss, truncated_is_weights
 from relate_ray.algo.mismatch import MismatchStats
 from relate_ray.checkpoint_layout import RESUME_DIR
+from relate_ray.dtypes import resolve_dtype
 from relate_ray.algo.learner_batch import LearnerBatch
 from relate_ray.workers.deepspeed_config import zero2_config
 from relate_ray.workers.heap import map_large_blocks, return_free_heap
@@ -72,7 +73,8 @@ class LearnerWorker:
         torch.manual_seed(cfg["seed"])
         clear_stale_locks()  # init_distributed may build DeepSpeed's shm op, and waits on a dead build's lock forever
         deepspeed.init_distributed(dist_backend="nccl" if torch.cuda.is_available() else "gloo")
-        dtype = _DTYPES[cfg["dtype"]]
+        self.dtype = resolve_dtype(cfg["dtype"])  # on this rank's node: `auto` is what its hardware runs
+        dtype = _DTYPES[self.dtype]
         policy = AutoModelForCausalLM.from_pretrained(model_path, torch_dtype=torch.float32)
         policy.config.use_cache = False
         if cfg["gradient_checkpointing"]:
@@ -90,7 +92,7 @@ class LearnerWorker:
         # Micro-batches per optimizer step: this rank's share of one mini-batch, micro_batch_size at a time.
         self.accumulation = max(1, math.ceil(cfg["samples_per_rank"] / cfg["mini_batches"] / cfg["micro_batch_size"]))
         ds_config = zero2_config(cfg["micro_batch_size"], self.accumulation, world_size, cfg["grad_clip"],
-                                 bf16=cfg["dtype"] == "bfloat16")
+                                 bf16=self.dtype == "bfloat16")
         self.engine, _, _, _ = deepspeed.initialize(model=policy, optimizer=optimizer, config=ds_config)
         self.device = self.engine.device
         if self.reference is not None:
@@ -99,7 +101,7 @@ class LearnerWorker:
 
     def ready(self) -> dict:
         return {"rank": self.rank, "pid": os.getpid(), "node": ray.get_runtime_context().get_node_id(),
-                "accumulation": self.accumulation}
+                "accumulation": self.accumulation, "dtype": self.dtype}
 
     def _logprobs(self, model, batch: LearnerBatch, trained: bool = False) -> torch.Tensor:
         """[n, T] response log-probs at the batch's sampling temperature. Gradient checkpointing turns

@@ -59,24 +59,38 @@ def shared_prefix_logprobs(model, prompts: Sequence[Sequence[int]], response_ids
 
 def _group_logprobs(model, prompt: tuple[int, ...], tokens: torch.Tensor, mask: torch.Tensor, device,
                     temperature: float) -> torch.Tensor:
-    """[k, width] log-probs of k responses to one prompt: prompt pass once, responses on its cache."""
+    """[k, width] log-probs of k responses to one prompt: the prompt's pass once, the responses on its
+    KV cache.
+
+    Every position of the responses' pass is scored: it is fed the prompt's last token (which
+    predicts response token 0) and the response tokens but the last (which predicts nothing
+    scored), and keeps all its logits. Why not feed whole responses and keep a slice of the logits
+    (as `logits_to_keep` offers): torch.matmul cannot fold a sliced [k, t, d] hidden state into one
+    GEMM, and unless the output matrix requires grad (the frozen reference's does not) it runs a
+    batched matmul over a copy of the vocabulary x d matrix per row. Measured on SmolLM2 (2 threads,
+    bf16): 324 ms for 5 responses against 37 ms, and 66 ms for a prompt's one kept position.
+    """
     (k, width), length = tokens.shape, len(prompt)
     if width == 0:
         return torch.zeros(k, 0, device=device)
     tokens, mask = tokens.to(device), mask.to(device=device, dtype=torch.float32)
-    prefix = model(input_ids=torch.tensor([list(prompt)], device=device), use_cache=True, logits_to_keep=1)
-    cache = prefix.past_key_values
-    if cache is None:
-        raise RuntimeError("the model returned no KV cache (gradient checkpointing disables it): "
-                           "use the full forward")
-    cache.batch_repeat_interleave(k)
-    attention = torch.cat([torch.ones(k, length, dtype=torch.long, device=device), mask.long()], dim=1)
-    positions = torch.arange(length, length + width, device=device).expand(k, -1)
-    # The last response position predicts nothing we score: keep logits for the first width-1 only.
-    out = model(input_ids=tokens, attention_mask=attention, position_ids=positions, past_key_values=cache,
-                use_cache=True, logits_to_keep=slice(0, width - 1))
-    logits = torch.cat([prefix.logits[:, -1:].expand(k, 1, -1), out.logits], dim=1)
-    return token_logprobs(logits, tokens, mask, temperature)
+    cache = None
+    if length > 1:
+        # No logits at all (an empty slice folds into an empty GEMM): the pass is for its KV cache.
+        prefix = model(input_ids=torch.tensor([list(prompt[:-1])], device=device), use_cache=True,
+                       logits_to_keep=slice(0, 0))
+        cache = prefix.past_key_values
+        if cache is None:
+            raise RuntimeError("the model returned no KV cache (gradient checkpointing disables it): "
+                               "use the full forward")
+        cache.batch_repeat_interleave(k)
+    fed = torch.cat([torch.full((k, 1), prompt[-1], dtype=tokens.dtype, device=device), tokens[:, :-1]], dim=1)
+    fed_mask = torch.cat([torch.ones(k, 1, device=device), mask[:, :-1]], dim=1)
+    attention = torch.cat([torch.ones(k, length - 1, dtype=torch.long, device=device), fed_mask.long()], dim=1)
+    positions = torch.arange(length - 1, length - 1 + width, device=device).expand(k, -1)
+    out = model(input_ids=fed, attention_mask=attention, position_ids=positions, past_key_values=cache,
+                use_cache=True, logits_to_keep=0)
+    return token_logprobs(out.logits, tokens, mask, temperature)
 
 
 def _to_width(values: torch.Tensor, width: int) -> torch.Tensor:

@@ -25,7 +25,8 @@ class RolloutWorker:
         if threads:
             # Before torch loads: its thread pool and vLLM-CPU's thread binding both read it once.
             os.environ["OMP_NUM_THREADS"] = str(threads)
-        from relate_ray.rollout.vllm_engine import build_llm, resolve_dtype
+        from relate_ray.dtypes import resolve_dtype
+        from relate_ray.rollout.vllm_engine import build_llm
 
         # Resolved here, on the engine's own machine: `auto` means what this node's CPU or GPU runs.
         self.dtype = resolve_dtype(dtype)
