@@ -22,7 +22,7 @@ from test_training_e2e import GRADED_CTCVR, TINY, read_metrics
 
 pytestmark = pytest.mark.slow
 
-STEPS = 3
+STEPS = 4
 COMPARED = ("batch/samples", "reward/total", "reward/diversity", "reward/ctcvr", "loss", "kl", "grad_norm",
             "sync/rollout_checksum", "sync/version")
 
@@ -118,26 +118,6 @@ def straight(tmp_path_factory, config):
     return run_dir
 
 
-def test_killed_rollout_and_diversity_workers_are_restarted_and_lose_nothing(straight, config):
-    run = Run(straight.parent / "killed", *config)
-    # Step 2: the rollout actor dies while it generates; step 3: the diversity scorer dies mid-step
-    # (while the rollout generates), so its next call meets a restarted, empty process.
-    kill(run.generating_pid(after_step=1))
-    diversity = run.actor_pid("reward-diversity")
-    run.generating_pid(after_step=2)
-    kill(diversity)
-    assert run.finish() == 0, run.error()
-    rows = read_metrics(run.run_dir)
-    assert [r["faults/restarts"] for r in rows] == [0, 1, 1]
-    assert rows[-1]["faults/restarts_total"] == 2
-    # The redone shares are the samples an uninterrupted run draws, with its weights; the diversity
-    # window got its state back and remembered every step once.
-    assert_same_steps(run.run_dir, straight, range(1, STEPS + 1))
-    assert reward_state(run.run_dir) == reward_state(straight)
-    log = (run.run_dir / "launch.log").read_text()
-    assert "rollout-0 died" in log and "reward-diversity" in log
-
-
 def test_a_worker_that_keeps_dying_stops_the_run_with_one_line_and_keeps_its_checkpoint(straight, config):
     from relate_ray.trainer.checkpoint import latest_checkpoint
 
@@ -146,14 +126,21 @@ def test_a_worker_that_keeps_dying_stops_the_run_with_one_line_and_keeps_its_che
     assert run.finish() == 3
     message = run.error().strip().splitlines()[-1]
     assert message.startswith("error: rollout-0 died") and "fault.max_restarts=0" in message
-    # The step before the death is kept; resuming from it is the killed driver's test below.
+    # The step before the death is kept; resuming from a checkpoint is tested after a killed driver below.
     folder, state = latest_checkpoint(run.run_dir)
     assert folder.name == "step_1" and state["step"] == 1
 
 
-def test_a_killed_driver_resumes_where_an_uninterrupted_run_would_be(straight, config):
-    run = Run(straight.parent / "driver", *config)
-    run.generating_pid(after_step=2)  # mid-step 3, after step 2's checkpoint
+def test_workers_and_then_the_driver_killed_mid_step_lose_nothing_and_resume_to_the_uninterrupted_run(straight, config):
+    # One run meets three deaths, each while the rollout generates: the rollout actor in step 2, the
+    # stateful diversity scorer in step 3 (its next call meets a restarted, empty process), the driver
+    # in step 4, after step 3's checkpoint. One run for the three: each launch costs ~40 s of start-up.
+    run = Run(straight.parent / "faults", *config)
+    kill(run.generating_pid(after_step=1))
+    diversity = run.actor_pid("reward-diversity")
+    run.generating_pid(after_step=2)
+    kill(diversity)
+    run.generating_pid(after_step=3)  # mid-step 4
     actors = [p for role in ("ray::RolloutWorker", "ray::LearnerWorker", "ray::RewardWorker") for p in processes(role)]
     assert len(actors) >= 5
     kill(run.proc.pid)
@@ -165,9 +152,16 @@ def test_a_killed_driver_resumes_where_an_uninterrupted_run_would_be(straight, c
     for agent in processes("ray::DashboardAgent") + processes("ray::RuntimeEnvAgent"):
         if agent.ppid() == 1:
             agent.kill()
-    assert [r["step"] for r in read_metrics(run.run_dir)] == [1, 2]
+    rows = read_metrics(run.run_dir)
+    assert [r["step"] for r in rows] == [1, 2, 3]
+    assert [r["faults/restarts"] for r in rows] == [0, 1, 1]
+    assert rows[-1]["faults/restarts_total"] == 2
+    log = (run.run_dir / "launch.log").read_text()
+    assert "rollout-0 died" in log and "reward-diversity" in log
     # Exact resume: the same prompts, the same samples (the sampler is reseeded per step), the same
-    # optimizer state and diversity window, so the resumed step 3 is an uninterrupted run's step 3.
+    # optimizer state and diversity window, so the resumed step 4 is an uninterrupted run's step 4.
+    # Before it, the redone shares were the samples an uninterrupted run draws, with its weights, and
+    # the diversity window got its state back and remembered every step once.
     resumed = Run(run.run_dir, *config, "resume=true")
     assert resumed.finish() == 0, resumed.error()
     assert_same_steps(run.run_dir, straight, range(1, STEPS + 1))
