@@ -1,7 +1,6 @@
 """The opt-in judge tells a clearly better ad from a worse one (tests/data/judge_clear_pairs: 20
 requests, each with a good ad and one that is off-topic, repetitive, garbled or invents facts),
-through `python -m relate_ray.gsb`, in both orders. Skipped until `make judge` has downloaded it;
-the bundled SmolLM2's figure on the same pairs is printed beside it."""
+through `python -m relate_ray.gsb`, in both orders. Skipped until `make judge` has downloaded it."""
 
 import json
 import subprocess
@@ -36,11 +35,11 @@ def _gsb(judge: str, out: Path) -> dict:
 def test_the_bundled_judge_prefers_the_clearly_better_ad_in_both_orders(tmp_path):
     # "good" needs P(A better) > 0.5 with A shown first and shown second, and a mean above 0.6: a
     # judge that answers by position (SmolLM2) or cannot read the ads scores near 0 here.
+    # SmolLM2's figure on the same pairs (judge=small) is a measurement, not a check: the README
+    # gives it and its command; running it here cost ~40 s of every suite that has the judge.
     bundled = _gsb("bundled", tmp_path / "bundled")
-    small = _gsb("small", tmp_path / "small")
-    print(f"\nclear pairs, good : same : bad (flip rate): bundled {bundled['good']} : {bundled['same']} : "
-          f"{bundled['bad']} ({bundled['flip_rate']:.2f}); small {small['good']} : {small['same']} : "
-          f"{small['bad']} ({small['flip_rate']:.2f})")
+    print(f"\nclear pairs, good : same : bad (flip rate): {bundled['good']} : {bundled['same']} : "
+          f"{bundled['bad']} ({bundled['flip_rate']:.2f})")
     assert bundled["pairs"] == 20
     assert bundled["good"] / bundled["pairs"] >= 0.9
     assert bundled["bad"] == 0
