@@ -6,12 +6,19 @@ half-written file or folder under the final name.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+
+def folder_hash(folder: Path) -> str:
+    """12 hex digits that name `folder` by its resolved path: the same folder (a resumed run) always
+    gets the same, two folders with the same name (two sweeps' `0/`) never do."""
+    return hashlib.sha256(str(Path(folder).resolve()).encode()).hexdigest()[:12]
 
 
 def _umask() -> int:

@@ -1,5 +1,9 @@
 """What the launcher refuses before anything starts: unknown keys added with +, and a plan the
-cluster cannot place (pure functions, milliseconds)."""
+cluster cannot place (pure functions, milliseconds), and a local run's own Ray (a subprocess)."""
+
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -133,3 +137,16 @@ def test_the_zh_experiment_trains_on_relates_rewards_but_the_judge():
     assert dict(zh.reward.components) == relate and "judge" in en.reward.components
     assert {k: v for k, v in zh.reward.items() if k not in ("name", "components")} == \
         {k: v for k, v in en.reward.items() if k not in ("name", "components")}
+
+
+def test_a_local_run_starts_its_own_ray_when_another_cluster_is_announced_on_the_machine():
+    # `ray start` (the multinode test, or a user's cluster) announces itself in /tmp/ray and a bare
+    # ray.init() joins it -- and refuses, since a local run names its CPUs. RAY_ADDRESS announces a
+    # cluster the same way, without touching the machine: nothing listens at port 1.
+    code = ("import ray; from omegaconf import OmegaConf; from relate_ray.config import RelateConfig; "
+            "from relate_ray.trainer.cluster import start_job_ray; "
+            "start_job_ray(OmegaConf.structured(RelateConfig)); print(ray.get_runtime_context().gcs_address)")
+    env = {**os.environ, "RAY_ADDRESS": "127.0.0.1:1"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert not result.stdout.strip().endswith(":1")

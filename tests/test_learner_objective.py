@@ -16,7 +16,7 @@ ADVANTAGES = [1.0, -0.5, 2.0, -1.5, 0.7, -1.2]
 def ray_session():
     import ray
 
-    ray.init(num_cpus=4, include_dashboard=False, namespace="relate_ray_test", log_to_driver=False)
+    ray.init(address="local", num_cpus=4, include_dashboard=False, namespace="relate_ray_test", log_to_driver=False)
     yield
     ray.shutdown()
 

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 def ray_local():
     import ray
 
-    ray.init(num_cpus=4, include_dashboard=False, namespace="test_reward_pool", log_to_driver=False)
+    ray.init(address="local", num_cpus=4, include_dashboard=False, namespace="test_reward_pool", log_to_driver=False)
     yield ray
     ray.shutdown()
 

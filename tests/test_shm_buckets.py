@@ -50,3 +50,14 @@ def test_each_sync_overwrites_the_same_files_with_the_new_rounded_weights(tmp_pa
     assert not bool(torch.cat([n.flatten() for n in nearest]).all())  # not round-to-nearest
     publisher.close()
     assert not (tmp_path / "run").exists()
+
+
+def test_two_runs_in_folders_of_the_same_name_never_share_their_buckets(tmp_path, monkeypatch):
+    # Two sweeps' `0/` at once: one run's end removes its bucket folder, which must not be the other's;
+    # a resumed run (the same folder, named relatively or not) finds its own.
+    from relate_ray.trainer.weight_sync import sync_run_id
+
+    first, second = tmp_path / "sweep_a" / "0", tmp_path / "sweep_b" / "0"
+    assert sync_run_id(first) != sync_run_id(second)
+    monkeypatch.chdir(tmp_path)
+    assert sync_run_id(first) == sync_run_id(first.relative_to(tmp_path)) and sync_run_id(first).startswith("0-")

@@ -17,7 +17,7 @@ PROMPT = "Write an ad for cheap flights to Lisbon."
 def ray_session():
     import ray
 
-    ray.init(num_cpus=4, include_dashboard=False, namespace="relate_ray_test", log_to_driver=False)
+    ray.init(address="local", num_cpus=4, include_dashboard=False, namespace="relate_ray_test", log_to_driver=False)
     yield
     ray.shutdown()
 

@@ -111,7 +111,7 @@ def bench_learner_step(args: argparse.Namespace) -> dict:
         cfg = compose(config_name="config", overrides=args.set)
     path = resolve_model(cfg.model.policy, cfg.cache_dir or None)
     lcfg = learner_config(cfg, AutoTokenizer.from_pretrained(path))
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         learner = LearnerWorker.options(num_cpus=1).remote(0, 1, "127.0.0.1", free_port(), str(path), lcfg,
                                                            args.threads)

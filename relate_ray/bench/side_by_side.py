@@ -66,7 +66,7 @@ def rollout_section(path: str, dtype: str, prompt_ids: list[list[int]], repeat: 
     from relate_ray.workers.rollout_worker import RolloutWorker
 
     cores = os.cpu_count() or 1
-    ray.init(num_cpus=max(cores, 2), include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=max(cores, 2), include_dashboard=False, log_to_driver=False)
     try:
         # Compiled as the run starts it (rollout.compile).
         worker = RolloutWorker.options(num_cpus=1).remote(path, dtype, 0, 1024, 1, 0.5, cores,

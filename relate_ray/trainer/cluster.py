@@ -43,7 +43,9 @@ def start_ray(cfg, plan: RunPlan) -> None:
         # Logical CPUs: actors take turns (the loop is sequential), so they may outnumber cores.
         num_cpus = cfg.cluster.num_cpus or max(len(plan.actors) + 1, os.cpu_count() or 1)
         os.environ["RAY_memory_usage_threshold"] = str(cfg.cluster.memory_kill_threshold)  # read by the raylet it starts
-        context = ray.init(num_cpus=num_cpus, include_dashboard=cfg.cluster.include_dashboard,
+        # address="local": a new instance even when `ray start` left a cluster on this machine, which a
+        # bare ray.init() would join (and refuse, since num_cpus is given).
+        context = ray.init(address="local", num_cpus=num_cpus, include_dashboard=cfg.cluster.include_dashboard,
                            dashboard_host="127.0.0.1", namespace=NAMESPACE, log_to_driver=False)
     else:
         context = ray.init(address=cfg.cluster.address, namespace=NAMESPACE, log_to_driver=False)
@@ -58,7 +60,7 @@ def start_job_ray(cfg) -> None:
     if ray.is_initialized():
         return
     if cfg.cluster.address == "local":
-        ray.init(num_cpus=max(4, os.cpu_count() or 1), include_dashboard=False, namespace=NAMESPACE,
+        ray.init(address="local", num_cpus=max(4, os.cpu_count() or 1), include_dashboard=False, namespace=NAMESPACE,
                  log_to_driver=False)
     else:
         ray.init(address=cfg.cluster.address, namespace=NAMESPACE, log_to_driver=False)

@@ -32,6 +32,7 @@ from relate_ray.algo.learner_batch import (LearnerBatch, combine_rank_stats, inf
 from relate_ray.trainer.metrics import MetricsSink
 from relate_ray.trainer.recovery import WORKER_DIED, lost
 from relate_ray.trainer.sampler import PromptSampler, SamplerState
+from relate_ray.trainer.weight_sync import sync_run_id
 from relate_ray.trainer.setup import Actors, build_actors, learner_dtype, load_run_data, pad_id
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ class Controller:
         check_free_space(out_dir, self.checkpoint_nbytes)
         self.specs = component_specs(cfg.reward)
         t = time.perf_counter()
-        self.actors: Actors = build_actors(cfg, self.data, run_id=out_dir.name)
+        self.actors: Actors = build_actors(cfg, self.data, run_id=sync_run_id(out_dir))
         log.info("actors ready in %.1f s", time.perf_counter() - t)
         self.sampler = PromptSampler(self.data.train, cfg.seed)
         self.version = 0

@@ -3,12 +3,13 @@ names (trainer.loggers: TensorBoard, Weights & Biases), a progress bar."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from pathlib import Path
 
 from tqdm import tqdm
+
+from relate_ray.fsutil import folder_hash
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ class WandbLogger:
         from omegaconf import OmegaConf
 
         self.wandb = wandb
-        run_id = "relate-" + hashlib.sha256(str(out_dir.resolve()).encode()).hexdigest()[:12]
+        run_id = "relate-" + folder_hash(out_dir)
         self.run = wandb.init(project=cfg.trainer.wandb_project, mode=cfg.trainer.wandb_mode, dir=str(out_dir),
                               id=run_id, resume="allow", name=out_dir.name, reinit="create_new",
                               config=OmegaConf.to_container(cfg, resolve=True))

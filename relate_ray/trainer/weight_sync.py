@@ -15,13 +15,22 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 
 import ray
 
+from relate_ray.fsutil import folder_hash
 from relate_ray.sync.shm import default_shm_root
 from relate_ray.trainer.recovery import WORKER_DIED, WorkerLostError, death_cause, lost
 
 log = logging.getLogger(__name__)
+
+
+def sync_run_id(out_dir: Path) -> str:
+    """The run's name for its shm buckets (/dev/shm/relate_ray-UID/<id>, removed when the run ends):
+    the folder's name and a hash of its path, since two runs at once may share a folder name (two
+    sweeps' `0/`), and a resumed run must find its own."""
+    return f"{Path(out_dir).name}-{folder_hash(out_dir)}"
 
 
 class WeightSync:
