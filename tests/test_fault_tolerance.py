@@ -62,7 +62,7 @@ class Run:
     def generating_pid(self, after_step: int) -> int:
         """The rollout actor's pid while it generates the step after `after_step`."""
         self.wait_for(lambda: len(self.rows()) >= after_step)
-        return self.wait_for(lambda: next(iter(processes("ray::RolloutWorker.generate")), None)).pid
+        return self.wait_for(lambda: next(iter(processes("ray::RolloutWorker.generate", self.proc.pid)), None)).pid
 
     def actor_pid(self, name: str) -> int:
         """From the run's log line `actor pids: rollout-0=123, ...`."""
@@ -79,9 +79,25 @@ class Run:
         return self.stderr.read()[-3000:]
 
 
-def processes(title: str) -> list[psutil.Process]:
-    """Processes whose title (as Ray sets it: ray::Class or ray::Class.method) starts with `title`."""
-    return [p for p in psutil.process_iter(["cmdline"]) if " ".join(p.info["cmdline"] or []).startswith(title)]
+def processes(title: str, driver: int | None = None) -> list[psutil.Process]:
+    """Processes whose title (as Ray sets it: ray::Class or ray::Class.method) starts with `title`;
+    with `driver`, only that run's (its local Ray's actors descend from it): the suite runs in
+    parallel, and another test's cluster has actors of the same names."""
+    if driver is None:
+        candidates = psutil.process_iter(["cmdline"])
+    else:
+        try:
+            candidates = psutil.Process(driver).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return []
+    found = []
+    for process in candidates:
+        try:
+            if " ".join(process.cmdline()).startswith(title):
+                found.append(process)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue  # ended while listed
+    return found
 
 
 def kill(pid: int) -> None:
@@ -141,7 +157,8 @@ def test_workers_and_then_the_driver_killed_mid_step_lose_nothing_and_resume_to_
     run.generating_pid(after_step=2)
     kill(diversity)
     run.generating_pid(after_step=3)  # mid-step 4
-    actors = [p for role in ("ray::RolloutWorker", "ray::LearnerWorker", "ray::RewardWorker") for p in processes(role)]
+    actors = [p for role in ("ray::RolloutWorker", "ray::LearnerWorker", "ray::RewardWorker")
+              for p in processes(role, run.proc.pid)]
     assert len(actors) >= 5
     kill(run.proc.pid)
     run.finish(timeout=60)
@@ -178,7 +195,7 @@ def test_an_engine_lost_to_a_gloo_broadcast_stops_the_run_in_one_line_at_once(tm
     run = Run(tmp_path / "gloo", *config, "sync.backend=gloo")
     run.wait_for(lambda: len(run.rows()) >= 1)
     rollout = run.actor_pid("rollout-0")
-    run.wait_for(lambda: next(iter(processes("ray::LearnerWorker.train_step")), None))
+    run.wait_for(lambda: next(iter(processes("ray::LearnerWorker.train_step", run.proc.pid)), None))
     kill(rollout)
     assert run.finish(timeout=120) == 3
     message = run.error().strip().splitlines()[-1]

@@ -35,7 +35,46 @@ def two_nodes():
         run("start_worker.sh", "127.0.0.1", "--num-cpus=2", '--resources={"rollout_node": 1}')
         yield run
     finally:
-        subprocess.run([str(Path(sys.executable).parent / "ray"), "stop"], env=env, capture_output=True, timeout=120)
+        stop_cluster(int(env["RAY_PORT"]))
+
+
+def stop_cluster(port: int) -> None:
+    """End this test's two nodes and everything they started, and nothing else: `ray stop` would end
+    every Ray on the machine, another test's cluster too when the suite runs in parallel. Each of
+    the nodes' processes names the head's port in its command line (gcs_server's --gcs_server_port,
+    the others' --gcs-address); the workers and agents descend from them."""
+    import psutil
+
+    def ours(process: psutil.Process) -> bool:
+        try:
+            line = " ".join(process.cmdline())
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            return False
+        return f"--gcs_server_port={port}" in line or f":{port}" in line
+
+    roots = [p for p in psutil.process_iter() if p.pid != os.getpid() and ours(p)]
+    tree = {p.pid: p for root in roots for p in [root, *_descendants(root)]}
+    for process in tree.values():
+        try:
+            process.terminate()
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(list(tree.values()), timeout=15)
+    for process in alive:
+        process.kill()
+    # As `ray stop` does: the file that announces the head to `ray.init(address="auto")` goes too.
+    announced = Path("/tmp/ray/ray_current_cluster")
+    if announced.is_file() and announced.read_text().strip().endswith(f":{port}"):
+        announced.unlink()
+
+
+def _descendants(process):
+    import psutil
+
+    try:
+        return process.children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
 
 
 def test_rollout_and_learner_on_two_nodes_train_with_weights_over_gloo(two_nodes, tmp_path, tiny_policy_dir):
