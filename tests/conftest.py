@@ -57,3 +57,13 @@ def policy_llm(policy_dir):
     llm = build_llm(policy_dir, max_model_len=1024)
     yield llm
     llm.llm_engine.engine_core.shutdown()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Files with slow tests (real Ray, vLLM, DeepSpeed: up to minutes each) first, each file's tests
+    kept together. `make test` runs two workers that take whole files from the front of this order
+    (--dist loadfile --no-loadscope-reorder), so the long files start early and the short ones fill
+    in at the end; by default xdist would order files by their number of tests and leave the few
+    long end-to-end tests for last, one worker running them while the other waits."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)

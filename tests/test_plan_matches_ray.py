@@ -56,7 +56,9 @@ def test_the_built_actors_are_the_dry_run_plan(tiny_policy_dir):
     try:
         actors = build_actors(cfg, load_run_data(cfg), run_id=f"plan-{uuid.uuid4().hex[:8]}")
         groups = {pg.id.hex(): name for name, pg in actors.placement_groups.items()}
-        seen = {a.name: a for a in list_actors(detail=True, filters=[("ray_namespace", "=", "relate_ray")])}
+        # This run's cluster by its address: the suite runs tests side by side, each with its own Ray.
+        seen = {a.name: a for a in list_actors(address=ray.get_runtime_context().gcs_address, detail=True,
+                                               filters=[("ray_namespace", "=", "relate_ray")])}
         assert set(seen) == set(printed)
         for spec in actors.plan.actors:
             state = seen[spec.name]
