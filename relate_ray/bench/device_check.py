@@ -106,11 +106,14 @@ def check_learner_step(device: str) -> dict:
                 "LOCAL_RANK": "0"}
     saved = {key: os.environ.get(key) for key in rank_env}
     os.environ.update(rank_env)
+    # A process that already has a default group (an in-process vLLM engine makes one) keeps it, and
+    # DeepSpeed joins it; destroying it would take the engine's groups down with it.
+    had_group = torch.distributed.is_initialized()
     try:
         return _learner_step(deepspeed, device)
     finally:
-        # Leave the process as it was: no default group, no rank environment for later work.
-        if torch.distributed.is_initialized():
+        # Leave the process as it was: no group of ours, no rank environment for later work.
+        if torch.distributed.is_initialized() and not had_group:
             torch.distributed.destroy_process_group()
         for key, value in saved.items():
             if value is None:
