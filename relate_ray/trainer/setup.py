@@ -129,11 +129,8 @@ def build_actors(cfg, data: RunData, run_id: str) -> Actors:
     threads = cfg.learner.threads or max(1, cores // cfg.learner.num_ranks)
     learners = {a.name: LearnerWorker.options(**actor_options(a, groups)).remote(
         a.index, cfg.learner.num_ranks, None, 0, str(data.policy_path), lcfg, threads) for a in plan.of("learner")}
-    # The group meets at rank 0's own node (a driver-side 127.0.0.1 fails once ranks span nodes);
-    # setup blocks until every rank has joined, so all are asked at once.
-    rank0 = plan.of("learner")[0].name
-    master = _wait_started({rank0: learners[rank0].endpoint.remote()}, cfg.cluster.start_timeout_s)[0]
-    setups = {name: w.setup.remote(*master) for name, w in learners.items()}
+    # Every actor is created before the driver waits on any: the reward workers start while the
+    # learner imports, instead of after its endpoint answers (measured: 5 actors ready in 50 s before).
     reward_groups, handles = [], {}
     for group, members in plan.reward_groups().items():
         components = {name: component_options(cfg, data, name) for name in members[0].components}
@@ -142,6 +139,11 @@ def build_actors(cfg, data: RunData, run_id: str) -> Actors:
         reward_groups.append(RewardGroup(group, workers, stateful=members[0].stateful,
                                          names=[a.name for a in members]))
         handles[group] = workers
+    # The group meets at rank 0's own node (a driver-side 127.0.0.1 fails once ranks span nodes);
+    # setup blocks until every rank has joined, so all are asked at once.
+    rank0 = plan.of("learner")[0].name
+    master = _wait_started({rank0: learners[rank0].endpoint.remote()}, cfg.cluster.start_timeout_s)[0]
+    setups = {name: w.setup.remote(*master) for name, w in learners.items()}
     # Fail early and clearly if an actor cannot start (bad model folder, out of memory...).
     named = {**rollout, **learners, **{name: w for g in reward_groups for name, w in zip(g.names, g.workers)}}
     _wait_started(setups, cfg.cluster.start_timeout_s)
