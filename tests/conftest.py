@@ -12,8 +12,9 @@ import pytest
 # parallel region spin on its core first; with another job's threads on the same two cores, that
 # spinning is taken from them. Measured (two tiny model3 runs at once, 8 steps each, 2-core Zen 4):
 # step 5.3-6.0 s -> 2.4-2.7 s, 233 -> 176 CPU-seconds, losses identical. A run alone is slightly
-# slower passive (the default run's step 30.7 -> 32.9 s), so the product keeps OpenMP's default.
-# Set before torch loads; subprocesses and Ray's actors inherit it.
+# slower passive (the default run's step 30.7 -> 32.9 s), so a run sets it only in its reward
+# workers (relate_ray/workers/reward_worker.py), which compute together; here everything waits
+# passively. Set before torch loads; subprocesses and Ray's actors inherit it.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
