@@ -1,4 +1,5 @@
-"""Stale build locks of torch C++ extensions, which would make a learner wait forever.
+"""torch C++ extension builds in the learner: stale build locks, which would make a learner wait
+forever, and the one ninja every process builds with.
 
 DeepSpeed builds its CPU shared-memory op (`deepspeed_shm_comm`) with torch's JIT extension loader the
 first time a learner joins its group on a machine (and again when the build flags change). The
@@ -12,6 +13,9 @@ than `max_age_s` is a dead builder's.
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -34,3 +38,23 @@ def clear_stale_locks(root: Path | None = None, max_age_s: float = 900.0) -> lis
             lock.unlink(missing_ok=True)
             removed.append(lock)
     return removed
+
+
+def use_environment_ninja(bin_dir: Path | None = None) -> str | None:
+    """Put this interpreter's bin folder (`bin_dir`) first on PATH when it holds ninja, so every
+    learner builds DeepSpeed's op with the same ninja; returns the ninja found, or None if there is none.
+
+    ninja 1.12 changed the hash it logs of each build command (`.ninja_log`), so a build made by
+    another ninja version looks stale and is redone. The environment has ninja 1.13 (a dependency of
+    deepspeed) and a machine may have an older one on PATH: a process started from an activated
+    environment (or a Ray node started with `ray start` from it) used one, a plain
+    `.venv/bin/python -m relate_ray.launch` the other, and each rebuilt the op the other had built
+    (40-110 s, 75 CPU-seconds on 2 cores; three builds in one run of the test suite).
+    """
+    bin_dir = Path(sys.executable).parent if bin_dir is None else bin_dir
+    ninja = bin_dir / "ninja"
+    if not (ninja.is_file() and os.access(ninja, os.X_OK)):
+        return None
+    if shutil.which("ninja") != str(ninja):
+        os.environ["PATH"] = os.pathsep.join([str(bin_dir), os.environ.get("PATH", "")])
+    return str(ninja)
