@@ -127,10 +127,10 @@ def _learner_step(deepspeed, device: str) -> dict:
     from relate_ray.algo.loss import grpo_loss
     from relate_ray.workers.deepspeed_config import zero2_config
 
-    from relate_ray.workers.extension_locks import use_environment_ninja
+    from relate_ray.workers.extension_builds import skip_unused_shm_op
 
     backend = "nccl" if device.startswith("cuda") else "gloo"
-    use_environment_ninja()  # the learner's ninja: another version would rebuild DeepSpeed's op
+    skip_unused_shm_op()  # as the learner: init_distributed would compile an op only inference calls
     deepspeed.init_distributed(dist_backend=backend)
     model = TinyCausalLM()
     before = torch.cat([p.detach().flatten().clone() for p in model.parameters()])

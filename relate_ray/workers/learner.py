@@ -68,11 +68,12 @@ class LearnerWorker:
         import deepspeed
         from transformers import AutoModelForCausalLM
 
-        from relate_ray.workers.extension_locks import clear_stale_locks, use_environment_ninja
+        from relate_ray.workers.extension_builds import clear_stale_locks, skip_unused_shm_op, use_environment_ninja
 
         torch.manual_seed(cfg["seed"])
-        clear_stale_locks()  # init_distributed may build DeepSpeed's shm op, and waits on a dead build's lock forever
-        use_environment_ninja()  # and rebuilds it if another ninja version built it last
+        skip_unused_shm_op()  # init_distributed would compile an op only inference calls
+        clear_stale_locks()  # a DeepSpeed op that is built waits on a dead build's lock forever
+        use_environment_ninja()  # and is rebuilt if another ninja version built it last
         deepspeed.init_distributed(dist_backend="nccl" if torch.cuda.is_available() else "gloo")
         self.dtype = resolve_dtype(cfg["dtype"])  # on this rank's node: `auto` is what its hardware runs
         dtype = _DTYPES[self.dtype]

@@ -1,12 +1,23 @@
-"""A build lock left by a killed extension build is removed; one of a build in progress is not
-(a learner would otherwise wait on the dead one forever, at 0 % CPU). Every learner builds with the
-environment's ninja, whatever ninja comes first on the PATH it was started with."""
+"""DeepSpeed's shared-memory op, which only inference calls, is not built. A build lock left by a
+killed extension build is removed; one of a build in progress is not (a learner would otherwise wait
+on the dead one forever, at 0 % CPU). Every learner builds with the environment's ninja, whatever
+ninja comes first on the PATH it was started with."""
 
 import os
 import shutil
 import time
 
-from relate_ray.workers.extension_locks import clear_stale_locks, use_environment_ninja
+from relate_ray.workers.extension_builds import clear_stale_locks, skip_unused_shm_op, use_environment_ninja
+
+
+def test_deepspeed_starts_without_building_its_shm_op(monkeypatch):
+    # Before the change DeepSpeed's torch backend compiled it here (or loaded the cached build).
+    import deepspeed.ops
+    from deepspeed.comm.torch import build_shm_op
+
+    monkeypatch.setitem(deepspeed.ops.__compatible_ops__, "deepspeed_shm_comm", True)  # restored after
+    assert skip_unused_shm_op() == "deepspeed_shm_comm"
+    assert build_shm_op() is None
 
 
 def test_only_a_stale_build_lock_is_removed(tmp_path):

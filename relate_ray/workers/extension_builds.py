@@ -1,5 +1,5 @@
-"""torch C++ extension builds in the learner: stale build locks, which would make a learner wait
-forever, and the one ninja every process builds with.
+"""torch C++ extension builds in the learner: DeepSpeed's one op a learner does not need, not built;
+stale build locks, which would make a learner wait forever; and the one ninja every process builds with.
 
 DeepSpeed builds its CPU shared-memory op (`deepspeed_shm_comm`) with torch's JIT extension loader the
 first time a learner joins its group on a machine (and again when the build flags change). The
@@ -58,3 +58,23 @@ def use_environment_ninja(bin_dir: Path | None = None) -> str | None:
     if shutil.which("ninja") != str(ninja):
         os.environ["PATH"] = os.pathsep.join([str(bin_dir), os.environ.get("PATH", "")])
     return str(ninja)
+
+
+def skip_unused_shm_op() -> str | None:
+    """Keep DeepSpeed from building its shared-memory all-reduce op in `init_distributed`; returns
+    the op's name, or None where this accelerator has no such op.
+
+    On CPU DeepSpeed's torch backend builds `deepspeed_shm_comm` when it starts, but only its
+    `inference_all_reduce` (tensor-parallel inference) calls the op: ZeRO-2 reduces gradients
+    through torch.distributed. The build is C++ compiled on the spot, 40-110 s (75 CPU-seconds on
+    2 cores) the first time a machine starts a learner, every learner waiting on its lock. DeepSpeed
+    asks `deepspeed.ops.__compatible_ops__` whether to build it, a dict kept for edits like this one.
+    """
+    import deepspeed.ops
+    from deepspeed.accelerator import get_accelerator
+
+    builder = get_accelerator().create_op_builder("ShareMemCommBuilder")
+    if builder is None:
+        return None
+    deepspeed.ops.__compatible_ops__[builder.NAME] = False
+    return builder.NAME
