@@ -126,7 +126,6 @@ def _learner_step(deepspeed, device: str) -> dict:
     from relate_ray.algo.logprobs import token_logprobs
     from relate_ray.algo.loss import grpo_loss
     from relate_ray.workers.deepspeed_config import zero2_config
-
     from relate_ray.workers.extension_builds import skip_unused_shm_op
 
     backend = "nccl" if device.startswith("cuda") else "gloo"

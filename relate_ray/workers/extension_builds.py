@@ -1,13 +1,14 @@
 """torch C++ extension builds in the learner: DeepSpeed's one op a learner does not need, not built;
 stale build locks, which would make a learner wait forever; and the one ninja every process builds with.
 
-DeepSpeed builds its CPU shared-memory op (`deepspeed_shm_comm`) with torch's JIT extension loader the
-first time a learner joins its group on a machine (and again when the build flags change). The
-builder holds a lock file for the build; a process killed mid-build (a run stopped with Ctrl-C or
-kill while it starts) leaves the file, and every later learner then waits on it at 0 % CPU, with no
-message, in `deepspeed.init_distributed`. Seen here: a zh run waited 17 minutes behind a lock left
-by a run killed 20 minutes before. The build takes one to three minutes on 2 cores, so a lock older
-than `max_age_s` is a dead builder's.
+DeepSpeed compiles its CPU ops with torch's JIT extension loader the first time a process needs them
+on a machine (and again when the build command changes). On CPU `init_distributed` used to build
+its shared-memory op (`deepspeed_shm_comm`), which training never calls; it is skipped now, and the
+other two guard any op a DeepSpeed version or setting does build. The builder holds a lock file for
+the build; a process killed mid-build (a run stopped with Ctrl-C or kill while it starts) leaves the
+file, and every later learner then waits on it at 0 % CPU, with no message. Seen here: a zh run
+waited 17 minutes behind a lock left by a run killed 20 minutes before. A build takes one to three
+minutes on 2 cores, so a lock older than `max_age_s` is a dead builder's.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def clear_stale_locks(root: Path | None = None, max_age_s: float = 900.0) -> lis
 
 def use_environment_ninja(bin_dir: Path | None = None) -> str | None:
     """Put this interpreter's bin folder (`bin_dir`) first on PATH when it holds ninja, so every
-    learner builds DeepSpeed's op with the same ninja; returns the ninja found, or None if there is none.
+    learner builds DeepSpeed's ops with the same ninja; returns the ninja found, or None if there is none.
 
     ninja 1.12 changed the hash it logs of each build command (`.ninja_log`), so a build made by
     another ninja version looks stale and is redone. The environment has ninja 1.13 (a dependency of
