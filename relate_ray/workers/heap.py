@@ -1,14 +1,24 @@
-"""Give a process's freed memory back to the OS: glibc's allocator keeps what torch frees.
+"""How a learner's process uses glibc's heap: reuse what a step frees (fast), or give it back (lean).
 
-A CPU learner allocates and frees gigabytes of tensors every step (activations, gradients, the
-optimizer's temporaries). glibc serves a tensor below its mmap threshold from the heap (the
-threshold grows to 32 MB as large blocks are freed, so nearly every activation of a small model
-lands there) and keeps the freed pages, so the process's resident memory only ratchets up: the 0.5B
-Chinese learner held 11.2 GB between steps for about 8 GB of live tensors, and peaked at 15.2 GB
-(`python -m relate_ray.bench learner-step --set +experiment=zh`). A fixed 1 MB threshold (blocks
-above it are mapped and unmapped, not kept) and `malloc_trim` at the step's phase boundaries took
-that to 9.0 and 13.0 GB at the same step time. On a GPU the tensors live in CUDA's own allocator;
-this only touches the host heap. Without glibc (macOS, musl) both calls are no-ops.
+A CPU learner allocates and frees gigabytes of tensors every step (activations, gradients, ZeRO's
+buffers, the optimizer's temporaries), mostly the same sizes over and over. A block served from
+the heap's free list costs nothing more; one from a fresh mapping costs a page fault and a
+kernel-zeroed page per 4 KB it touches. glibc maps blocks above its mmap threshold (which rises to
+at most 32 MB as mapped blocks are freed) and unmaps them on free, so every step faults them in
+again; below it, freed pages stay in the heap, and the process's resident memory ratchets up.
+
+- Fast (`reuse_freed_blocks`, the default learner): blocks up to 1 GB come from the heap and free()
+  never trims it. SmolLM2-135M, fp32, one micro-batch's forward and backward under ZeRO-2 on 2
+  threads: glibc's defaults faulted in 1.1 GB a pass (2 of its 7 CPU-seconds in the kernel) and
+  the backward took 3.0-3.6 s; reusing, 1.55-1.9 s. The heap holds the step's peak between steps.
+- Lean (`map_large_blocks` and `return_free_heap` at a step's phase boundaries,
+  `learner.return_freed_memory`): every block from 1 MB up is mapped and unmapped, and what the heap
+  freed is returned, so resident memory follows the live tensors: the 0.5B Chinese learner held
+  11.2 -> 9.0 GB between steps and peaked at 15.2 -> 13.0 GB, on a 24 GiB machine where that decides
+  whether the run fits (`python -m relate_ray.bench learner-step --set +experiment=zh`).
+
+On a GPU the tensors live in CUDA's own allocator; this only touches the host heap. Without glibc
+(macOS, musl) every call is a no-op.
 """
 
 from __future__ import annotations
@@ -19,8 +29,9 @@ import logging
 
 log = logging.getLogger(__name__)
 
-_M_MMAP_THRESHOLD = -3  # mallopt's parameter number (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt's parameter numbers (malloc.h)
 MMAP_THRESHOLD_BYTES = 1 << 20
+LARGEST_REUSED_BYTES = 1 << 30
 
 
 def _glibc():
@@ -41,6 +52,16 @@ def map_large_blocks(threshold: int = MMAP_THRESHOLD_BYTES) -> bool:
         log.debug("no glibc: the allocator's mmap threshold is left as it is")
         return False
     return bool(_LIBC.mallopt(_M_MMAP_THRESHOLD, threshold))
+
+
+def reuse_freed_blocks(largest: int = LARGEST_REUSED_BYTES) -> bool:
+    """Serve blocks up to `largest` bytes from the heap and keep what is freed there (free() never
+    trims: mallopt's -1), so the next tensor reuses pages already mapped instead of faulting in
+    fresh, kernel-zeroed ones. True if set."""
+    if _LIBC is None:
+        log.debug("no glibc: the allocator's thresholds are left as they are")
+        return False
+    return bool(_LIBC.mallopt(_M_MMAP_THRESHOLD, largest)) and bool(_LIBC.mallopt(_M_TRIM_THRESHOLD, -1))
 
 
 def return_free_heap() -> bool:

@@ -24,7 +24,7 @@ from relate_ray.checkpoint_layout import RESUME_DIR
 from relate_ray.dtypes import resolve_dtype
 from relate_ray.algo.learner_batch import LearnerBatch
 from relate_ray.workers.deepspeed_config import zero2_config
-from relate_ray.workers.heap import map_large_blocks, return_free_heap
+from relate_ray.workers.heap import map_large_blocks, return_free_heap, reuse_freed_blocks
 from relate_ray.workers.learner_forward import full_logprobs, shared_prefix_logprobs
 
 log = logging.getLogger(__name__)
@@ -48,8 +48,11 @@ class LearnerWorker:
         if threads:
             torch.set_num_threads(threads)
         self.rank, self.world_size, self.cfg, self.model_path = rank, world_size, cfg, model_path
-        # Before the models load, so their weights and every later tensor above 1 MB are mapped blocks.
+        # Before the models load (relate_ray/workers/heap.py): lean, every tensor above 1 MB a mapped
+        # block returned on free; or fast, every tensor reusing heap pages an earlier one freed.
         self._return_memory = bool(cfg.get("return_freed_memory")) and map_large_blocks()
+        if not self._return_memory:
+            reuse_freed_blocks()
         if master_addr is not None:
             self.setup(master_addr, master_port)
 
