@@ -1,4 +1,4 @@
-"""How the learner's and the rollout engine's processes use glibc's heap: reuse what is freed, or give it back.
+"""How a learner's process uses glibc's heap: reuse what a step frees (fast), or give it back (lean).
 
 A CPU learner allocates and frees gigabytes of tensors every step (activations, gradients, ZeRO's
 buffers, the optimizer's temporaries), mostly the same sizes over and over. A block served from
@@ -16,9 +16,6 @@ again; below it, freed pages stay in the heap, and the process's resident memory
   freed is returned, so resident memory follows the live tensors: the 0.5B Chinese learner held
   11.2 -> 9.0 GB between steps and peaked at 15.2 -> 13.0 GB, on a 24 GiB machine where that decides
   whether the run fits (`python -m relate_ray.bench learner-step --set +experiment=zh`).
-
-The rollout worker, whose vLLM engine runs in its process, reuses too: each weight sync's reload
-builds the same temporaries again (SmolLM2-135M, bf16: 0.31-0.34 s a load -> 0.22-0.23 s).
 
 On a GPU the tensors live in CUDA's own allocator; this only touches the host heap. Without glibc
 (macOS, musl) every call is a no-op.

@@ -27,11 +27,6 @@ class RolloutWorker:
             os.environ["OMP_NUM_THREADS"] = str(threads)
         from relate_ray.dtypes import resolve_dtype
         from relate_ray.rollout.vllm_engine import build_llm
-        from relate_ray.workers.heap import reuse_freed_blocks
-
-        # The engine runs in this process: each weight load's temporaries then reuse freed heap pages
-        # (SmolLM2-135M bf16 reload 0.31-0.34 s -> 0.22-0.23 s, page faults 75 k -> 4 k a load).
-        reuse_freed_blocks()
 
         # Resolved here, on the engine's own machine: `auto` means what this node's CPU or GPU runs.
         self.dtype = resolve_dtype(dtype)
