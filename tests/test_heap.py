@@ -31,16 +31,17 @@ print((process.memory_info().rss - base) / 2**20)
 """
 
 
-def resident_after_step(mode: str) -> float:
-    result = subprocess.run([sys.executable, "-c", STEP, mode], capture_output=True, text=True, timeout=120)
+def run_step(script: str, mode: str) -> float:
+    """Run a miniature step in a fresh process; the number it printed last."""
+    result = subprocess.run([sys.executable, "-c", script, mode], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     return float(result.stdout.split()[-1])
 
 
 @pytest.mark.skipif(heap._LIBC is None, reason="glibc's malloc_trim and mallopt are what is tested")
 def test_freed_tensors_are_returned_to_the_os():
-    kept = resident_after_step("off")
-    returned = resident_after_step("on")
+    kept = run_step(STEP, "off")
+    returned = run_step(STEP, "on")
     # About 0.9 GB passes through; 24 tensors (about 15 MB) stay alive. glibc alone keeps ~110 MB of
     # the freed blocks (the control: without it this test could not fail); with both calls, ~28 MB.
     assert kept > 80, kept
@@ -72,17 +73,11 @@ print(faulted / 2**20)
 """
 
 
-def run_reuse_step(mode: str) -> float:
-    result = subprocess.run([sys.executable, "-c", REUSE_STEP, mode], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr[-2000:]
-    return float(result.stdout.split()[-1])
-
-
 @pytest.mark.skipif(heap._LIBC is None, reason="glibc's mallopt and malloc_trim are what is tested")
 def test_a_step_reuses_the_pages_it_freed():
     # About 650 MB pass through a step. glibc's defaults map every 64 MB tensor afresh (the control:
     # without it this test could not fail); reusing the heap faults in about 40 MB a step after warm-up.
-    faulted_default = run_reuse_step("default")
-    faulted_reused = run_reuse_step("reuse")
+    faulted_default = run_step(REUSE_STEP, "default")
+    faulted_reused = run_step(REUSE_STEP, "reuse")
     assert faulted_default > 400, faulted_default
     assert faulted_reused < 100, faulted_reused
