@@ -97,6 +97,11 @@ class RolloutConfig:
     # the first time a model and dtype are compiled on a machine, about 15 s more than eager once
     # vLLM's compile cache, ~/.cache/vllm, holds them). `python -m relate_ray.bench rollout` measures both.
     compile: bool = True
+    # The engine's heap, as learner.return_freed_memory: false (fast) reuses freed pages, so a weight
+    # sync's reload faults in no fresh memory (SmolLM2-135M: reload 0.31-0.34 s -> 0.22-0.23 s in
+    # bf16, 0.77 -> 0.50 s in a float32 bench) and the engine keeps its reload's peak (+0.5 GB for
+    # the 135M policy in float32). true (lean): glibc's defaults, for models that fill the machine.
+    return_freed_memory: bool = False
 
 
 @dataclass
@@ -175,6 +180,10 @@ class LearnerConfig:
     # true (lean): large blocks mapped and each phase's freed memory returned to the OS, for models
     # that fill the machine (the 0.5B zh learner: peak 15.2 -> 13.0 GB).
     return_freed_memory: bool = False
+    # float32 on CPU: the policy's and reference's linear layers through oneDNN instead of torch's
+    # default (MKL's sgemm), forward and backward (relate_ray/workers/onednn_linear.py). Ignored on
+    # GPU and in bf16 (torch already uses oneDNN there).
+    onednn_linear: bool = True
     # torch threads per rank (0: all cores / ranks).
     threads: int = 0
 

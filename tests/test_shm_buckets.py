@@ -61,3 +61,20 @@ def test_two_runs_in_folders_of_the_same_name_never_share_their_buckets(tmp_path
     assert sync_run_id(first) != sync_run_id(second)
     monkeypatch.chdir(tmp_path)
     assert sync_run_id(first) == sync_run_id(first.relative_to(tmp_path)) and sync_run_id(first).startswith("0-")
+
+
+def test_a_publisher_writes_later_versions_into_pages_it_already_mapped(tmp_path):
+    # Mapping the bucket afresh each version faulted in every page again (131 k faults, 0.17 s for
+    # the 135M policy in fp32); the kept mapping writes the second version with next to none.
+    import resource
+
+    weights = [("w", torch.randn(2**21))]  # 8 MB: 2,048 pages of 4 KB
+    publisher = SharedMemoryPublisher("run", "float32", bucket_mb=16, root=tmp_path)
+    publisher.publish(weights, version=1)
+    second = weights[0][1] + 1
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    manifest = publisher.publish([("w", second)], version=2)
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+    assert faults < 512, faults
+    assert torch.equal(dict(read_bucket(manifest.buckets[0]))["w"], second)
+    publisher.close()

@@ -62,20 +62,31 @@ def backward_flops(forward: float) -> float:
     return 2.0 * forward
 
 
-def gemm_rate(m: int, k: int, n: int, dtype, threads: int, seconds: float = 1.0) -> float:
-    """Sustained FLOP/s of torch.matmul [m, k] x [k, n] in `dtype` on `threads` threads, timed over
-    about `seconds` after a warm-up."""
+def gemm_rate(m: int, k: int, n: int, dtype, threads: int, seconds: float = 1.0, kernel: str = "matmul") -> float:
+    """Sustained FLOP/s of an [m, k] x [k, n] product in `dtype` on `threads` threads, timed over
+    about `seconds` after a warm-up. kernel: "matmul" (torch.matmul: MKL in float32, oneDNN in
+    bfloat16) or "onednn" (the learner's float32 linear layers, relate_ray/workers/onednn_linear.py)."""
     import torch
 
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
         a, b = torch.randn(m, k).to(dtype), torch.randn(k, n).to(dtype)
+        if kernel == "onednn":
+            weight = b.t().contiguous()  # a linear layer's [out, in] weight
+
+            def product():
+                return torch.ops.mkldnn._linear_pointwise(a, weight, None, "none", [], "")
+        elif kernel == "matmul":
+            def product():
+                return torch.matmul(a, b)
+        else:
+            raise ValueError(f"kernel must be matmul or onednn, got {kernel!r}")
         for _ in range(3):
-            torch.matmul(a, b)
+            product()
         runs, start = 0, time.perf_counter()
         while time.perf_counter() - start < seconds:
-            torch.matmul(a, b)
+            product()
             runs += 1
         return 2.0 * m * k * n * runs / (time.perf_counter() - start)
     finally:

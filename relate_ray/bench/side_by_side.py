@@ -70,7 +70,8 @@ def rollout_section(path: str, dtype: str, prompt_ids: list[list[int]], repeat: 
     try:
         # Compiled as the run starts it (rollout.compile).
         worker = RolloutWorker.options(num_cpus=1).remote(path, dtype, 0, 1024, 1, 0.5, cores,
-                                                          compile=RolloutConfig.compile)
+                                                          compile=RolloutConfig.compile,
+                                                          return_freed_memory=RolloutConfig.return_freed_memory)
         info = ray.get(worker.ready.remote())
 
         def rate(prompts: list[list[int]]) -> float:
@@ -196,6 +197,7 @@ def roofline_section(path: str, dtype: str, prompt_ids: list[list[int]], step: d
 
     from relate_ray.bench.roofline import ModelShape, backward_flops, causal_attended, forward_flops, gemm_rate, \
         memory_bandwidth
+    from relate_ray.workers.onednn_linear import onednn_available
 
     shape = ModelShape.from_config(AutoConfig.from_pretrained(path))
     threads = os.cpu_count() or 1
@@ -208,7 +210,11 @@ def roofline_section(path: str, dtype: str, prompt_ids: list[list[int]], step: d
     forward = statistics.mean(flops) * PROMPTS  # one step's forward over its prompts
     torch_dtype = torch.bfloat16 if dtype == "bfloat16" else torch.float32
     tokens = int(statistics.mean(len(i) for i in prompt_ids) + G * response)
-    rates = {name: gemm_rate(tokens, k, n, torch_dtype, threads)
+    # float32: torch.matmul is MKL's sgemm, the learner's linear layers are oneDNN's (learner.onednn_linear);
+    # the machine's GEMM rate is the faster of the two.
+    kernels = ["matmul", "onednn"] if torch_dtype == torch.float32 and onednn_available() else ["matmul"]
+    rates = {name if kernel == "matmul" else f"{name}/{kernel}": gemm_rate(tokens, k, n, torch_dtype, threads, kernel=kernel)
+             for kernel in kernels
              for name, (k, n) in {"mlp_up": (shape.hidden, shape.intermediate),
                                   "mlp_down": (shape.intermediate, shape.hidden),
                                   "attention_q": (shape.hidden, shape.heads * shape.head_dim)}.items()}

@@ -71,7 +71,7 @@ def _engine(cfg, path: Path):
     rc = cfg.rollout
     return RolloutWorker.options(num_cpus=1, num_gpus=cfg.cluster.gpus_per_rollout_worker).remote(
         str(path), cfg.model.dtype, cfg.seed, rc.max_model_len, rc.kv_cache_gib, rc.gpu_memory_utilization,
-        rc.threads or (os.cpu_count() or 1), rc.compile)
+        rc.threads or (os.cpu_count() or 1), rc.compile, rc.return_freed_memory)
 
 
 def generate(cfg, engine, path: Path, requests: list[AdRequest]) -> list[str]:

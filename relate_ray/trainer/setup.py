@@ -77,6 +77,7 @@ def learner_config(cfg, tokenizer) -> dict:
             "recompute_old_logprobs": lc.recompute_old_logprobs, "share_prompt_prefix": lc.share_prompt_prefix,
             "gradient_checkpointing": lc.gradient_checkpointing, "fused_adam": lc.fused_adam,
             "freeze_embeddings": lc.freeze_embeddings, "return_freed_memory": lc.return_freed_memory,
+            "onednn_linear": lc.onednn_linear,
             "ppo_epochs": lc.ppo_epochs, "mini_batches": lc.mini_batches,
             "tis_cap": lc.tis_cap,
             # grpo (eq. 6) | sft (the NLL of the targets; relate_ray.sft sets it)
@@ -123,7 +124,8 @@ def build_actors(cfg, data: RunData, run_id: str) -> Actors:
     restartable = {"max_restarts": cfg.fault.max_restarts, "max_task_retries": 0}
     rollout = {a.name: RolloutWorker.options(**actor_options(a, groups), **restartable).remote(
         str(data.policy_path), cfg.model.dtype, cfg.seed + a.index, rc.max_model_len, rc.kv_cache_gib,
-        rc.gpu_memory_utilization, rc.threads or max(1, cores // rc.num_workers), rc.compile)
+        rc.gpu_memory_utilization, rc.threads or max(1, cores // rc.num_workers), rc.compile,
+        rc.return_freed_memory)
         for a in plan.of("rollout")}
     lcfg = learner_config(cfg, data.tokenizer)
     threads = cfg.learner.threads or max(1, cores // cfg.learner.num_ranks)

@@ -26,6 +26,7 @@ from relate_ray.algo.learner_batch import LearnerBatch
 from relate_ray.workers.deepspeed_config import zero2_config
 from relate_ray.workers.heap import map_large_blocks, return_free_heap, reuse_freed_blocks
 from relate_ray.workers.learner_forward import full_logprobs, shared_prefix_logprobs
+from relate_ray.workers.onednn_linear import use_onednn_linears
 
 log = logging.getLogger(__name__)
 _DTYPES = {"bfloat16": torch.bfloat16, "float32": torch.float32}
@@ -91,6 +92,10 @@ class LearnerWorker:
         if cfg["objective"] != "sft":
             self.reference = AutoModelForCausalLM.from_pretrained(model_path, torch_dtype=dtype).eval()
             self.reference.requires_grad_(False)
+        if cfg.get("onednn_linear") and not torch.cuda.is_available():
+            # float32 GEMMs through oneDNN (each layer falls back to F.linear in bf16).
+            routed = sum(use_onednn_linears(m) for m in (policy, self.reference) if m is not None)
+            log.info("rank %d: %d linear layers through oneDNN in float32", rank, routed)
         # fused: one kernel over ZeRO's flat fp32 partition instead of a dozen full passes (CPU and CUDA).
         optimizer = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=cfg["lr"], weight_decay=cfg["weight_decay"],
                                       betas=(0.9, 0.95), fused=cfg["fused_adam"])

@@ -18,15 +18,24 @@ log = logging.getLogger(__name__)
 @ray.remote
 class RolloutWorker:
     def __init__(self, model_path: str, dtype: str, seed: int, max_model_len: int, kv_cache_gib: int,
-                 gpu_memory_utilization: float, threads: int = 0, compile: bool = False) -> None:
+                 gpu_memory_utilization: float, threads: int = 0, compile: bool = False,
+                 return_freed_memory: bool = True) -> None:
         """threads: CPU threads of the engine (0: leave Ray's setting, one per CPU the actor asked).
-        compile: torch.compile the model (`rollout.compile`) instead of running it eagerly."""
+        compile: torch.compile the model (`rollout.compile`) instead of running it eagerly.
+        return_freed_memory: false reuses freed heap pages in this process (`rollout.return_freed_memory`)."""
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
         if threads:
             # Before torch loads: its thread pool and vLLM-CPU's thread binding both read it once.
             os.environ["OMP_NUM_THREADS"] = str(threads)
         from relate_ray.dtypes import resolve_dtype
         from relate_ray.rollout.vllm_engine import build_llm
+        from relate_ray.workers.heap import reuse_freed_blocks
+
+        if not return_freed_memory:
+            # The engine runs in this process: each weight sync's reload builds the same temporaries
+            # (a copy of the weights on the way to the engine's kernels), which then reuse freed heap
+            # pages instead of faulting in fresh ones (relate_ray/workers/heap.py).
+            reuse_freed_blocks()
 
         # Resolved here, on the engine's own machine: `auto` means what this node's CPU or GPU runs.
         self.dtype = resolve_dtype(dtype)
