@@ -1,5 +1,8 @@
 """The shm weight-sync buckets: safetensors files written in place, read as views, reused per sync."""
 
+import resource
+import shutil
+
 import torch
 from safetensors.torch import load_file
 
@@ -66,8 +69,6 @@ def test_two_runs_in_folders_of_the_same_name_never_share_their_buckets(tmp_path
 def test_a_publisher_writes_later_versions_into_pages_it_already_mapped(tmp_path):
     # Mapping the bucket afresh each version faulted in every page again (131 k faults, 0.17 s for
     # the 135M policy in fp32); the kept mapping writes the second version with next to none.
-    import resource
-
     weights = [("w", torch.randn(2**21))]  # 8 MB: 2,048 pages of 4 KB
     publisher = SharedMemoryPublisher("run", "float32", bucket_mb=16, root=tmp_path)
     publisher.publish(weights, version=1)
@@ -77,4 +78,15 @@ def test_a_publisher_writes_later_versions_into_pages_it_already_mapped(tmp_path
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
     assert faults < 512, faults
     assert torch.equal(dict(read_bucket(manifest.buckets[0]))["w"], second)
+    publisher.close()
+
+
+def test_a_bucket_file_removed_behind_the_publisher_is_written_again(tmp_path):
+    # The engines open the path: a kept mapping of a removed file would publish into nothing.
+    publisher = SharedMemoryPublisher("run", "float32", bucket_mb=16, root=tmp_path)
+    first = publisher.publish([("w", torch.zeros(16))], version=1)
+    shutil.rmtree(tmp_path / "run")
+    second = publisher.publish([("w", torch.ones(16))], version=2)
+    assert second.buckets == first.buckets
+    assert torch.equal(dict(read_bucket(second.buckets[0]))["w"], torch.ones(16))
     publisher.close()

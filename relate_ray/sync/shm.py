@@ -3,7 +3,7 @@
 vLLM's engine core runs in its own process, so weights must cross a process boundary whatever the
 driver does; shared-memory files cost one memory copy on each side and no pickling. The publisher
 writes the learner's parameters in buckets of about `bucket_mb`, in the rollout dtype, straight
-into the memory-mapped file (cast on the way: `write_bucket`); each loader views them in place
+into the memory-mapped file, kept mapped between versions (`BucketFile`); each loader views them in place
 inside the engine worker (`read_bucket`, relate_ray.sync.vllm_extension), and the engine's reload
 is the one copy on that side. safetensors' own `save_file` serialized each bucket to bytes and
 wrote those (two more copies); with it, publishing the 135M policy in fp32 took 0.46 s.
@@ -58,6 +58,7 @@ class BucketFile:
         self.path = path
         self._prefix: bytes | None = None
         self._mapped: mmap.mmap | None = None
+        self._inode = -1
 
     def write(self, specs: list[tuple[str, tuple[int, ...]]], dtype: torch.dtype,
               fill: Callable[[int, torch.Tensor], None]) -> int:
@@ -65,15 +66,25 @@ class BucketFile:
         `out`, its place in the mapped file. Returns the data bytes."""
         prefix, offsets, nbytes = _bucket_prefix(specs, dtype)
         start = len(prefix)
-        if self._mapped is None or prefix != self._prefix:
+        if self._mapped is None or prefix != self._prefix or not self._still_the_file():
             self._open(prefix, start + max(nbytes, 1))
         data = torch.frombuffer(self._mapped, dtype=torch.uint8, offset=start, count=nbytes) if nbytes else None
-        for i, (_, shape) in enumerate(specs):
-            begin, end = offsets[i]
-            if end > begin:
-                fill(i, data[begin:end].view(dtype).view(shape))
-        del data  # no view may outlive a write: the mapping could not close
+        try:
+            for i, (_, shape) in enumerate(specs):
+                begin, end = offsets[i]
+                if end > begin:
+                    fill(i, data[begin:end].view(dtype).view(shape))
+        finally:
+            del data  # no view may outlive a write: the mapping could not close
         return nbytes
+
+    def _still_the_file(self) -> bool:
+        """The path still names the file mapped (not removed or replaced since): the loaders open the
+        path, so writing into an unlinked file would publish nothing."""
+        try:
+            return os.stat(self.path).st_ino == self._inode
+        except FileNotFoundError:
+            return False
 
     def _open(self, prefix: bytes, total: int) -> None:
         self.close()
@@ -82,6 +93,7 @@ class BucketFile:
             if not reuse:
                 handle.truncate(total)
             self._mapped = mmap.mmap(handle.fileno(), total)  # the mapping outlives the descriptor
+            self._inode = os.fstat(handle.fileno()).st_ino
         self._mapped[:len(prefix)] = prefix
         self._prefix = prefix
 
