@@ -164,6 +164,8 @@ class PeakMemory:
 def relate_section(out: Path, dtype: str) -> dict:
     """A real run of the workload; the mean of the steps after the warm-up ones."""
     run_dir = out / "relate_run"
+    # A run appends to its folder's metrics: a previous bench's run left there would be averaged in.
+    shutil.rmtree(run_dir, ignore_errors=True)
     command = [sys.executable, "-m", "relate_ray.launch", "reward=model1", f"model.dtype={dtype}",
                f"learner.dtype={'bfloat16' if dtype == 'bfloat16' else 'float32'}",
                f"trainer.steps={WARMUP_STEPS + STEPS}", f"trainer.prompts_per_step={PROMPTS}",
