@@ -92,8 +92,8 @@ class LearnerWorker:
         if cfg["objective"] != "sft":
             self.reference = AutoModelForCausalLM.from_pretrained(model_path, torch_dtype=dtype).eval()
             self.reference.requires_grad_(False)
-        if cfg.get("onednn_linear") and not torch.cuda.is_available():
-            # float32 GEMMs through oneDNN (each layer falls back to F.linear in bf16).
+        if cfg.get("onednn_linear") and self.dtype == "float32" and not torch.cuda.is_available():
+            # float32 GEMMs through oneDNN (relate_ray/workers/onednn_linear.py; bf16 is oneDNN's already).
             routed = sum(use_onednn_linears(m) for m in (policy, self.reference) if m is not None)
             log.info("rank %d: %d linear layers through oneDNN in float32", rank, routed)
         # fused: one kernel over ZeRO's flat fp32 partition instead of a dozen full passes (CPU and CUDA).
