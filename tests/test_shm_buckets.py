@@ -6,7 +6,7 @@ import shutil
 import torch
 from safetensors.torch import load_file
 
-from relate_ray.sync.shm import SharedMemoryPublisher, read_bucket, write_bucket
+from relate_ray.sync.shm import BucketFile, SharedMemoryPublisher, read_bucket
 
 
 def named(seed: int) -> list[tuple[str, torch.Tensor]]:
@@ -18,8 +18,10 @@ def named(seed: int) -> list[tuple[str, torch.Tensor]]:
 def test_a_bucket_is_a_safetensors_file_and_reads_back_as_written(tmp_path):
     tensors = named(0)
     path = tmp_path / "b.safetensors"
-    nbytes = write_bucket(path, [(n, tuple(t.shape)) for n, t in tensors], torch.float32,
+    bucket = BucketFile(path)
+    nbytes = bucket.write([(n, tuple(t.shape)) for n, t in tensors], torch.float32,
                           lambda i, out: out.copy_(tensors[i][1]))
+    bucket.close()
     assert nbytes == sum(t.numel() * 4 for _, t in tensors)
     by_safetensors = load_file(path)  # the library's own reader agrees with the layout
     by_view = dict(read_bucket(str(path)))

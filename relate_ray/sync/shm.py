@@ -103,16 +103,6 @@ class BucketFile:
         self._mapped = self._prefix = None
 
 
-def write_bucket(path: Path, specs: list[tuple[str, tuple[int, ...]]], dtype: torch.dtype,
-                 fill: Callable[[int, torch.Tensor], None]) -> int:
-    """One version written to `path` and unmapped (`BucketFile.write`). Returns the data bytes."""
-    bucket = BucketFile(path)
-    try:
-        return bucket.write(specs, dtype, fill)
-    finally:
-        bucket.close()
-
-
 def _prefix_of(path: Path, size: int) -> bytes:
     with open(path, "rb") as handle:
         return handle.read(size)
@@ -159,7 +149,7 @@ class SharedMemoryPublisher(WeightPublisher):
 
     def publish(self, named_tensors: Iterable[tuple[str, torch.Tensor]], version: int,
                 rounding_key: int | None = None) -> WeightManifest:
-        # One set of bucket files for the run, overwritten by each version (write_bucket): the
+        # One set of bucket files for the run, overwritten by each version (BucketFile): the
         # engines have loaded a version before the next is published.
         folder = self.root
         folder.mkdir(parents=True, exist_ok=True)
