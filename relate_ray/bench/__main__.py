@@ -4,6 +4,7 @@
     python -m relate_ray.bench rollout [--dtype float32|bfloat16|auto --prompts 4 --n 5 --tokens 48 --eager]
     python -m relate_ray.bench learner [--prompt-tokens 150 --n 5 --tokens 48]
     python -m relate_ray.bench learner-step [--set KEY=VALUE ... --threads 2 --repeat 3]
+    python -m relate_ray.bench kernels [--dtype float32|bfloat16 --prompt-tokens 150 --n 5 --tokens 48]
     python -m relate_ray.bench engine [--subprocesses]
     python -m relate_ray.bench prompt [--conf-dir DIR --requests 16 --n 5 --marker WORD]
     python -m relate_ray.bench all [--out DIR --dtype float32|bfloat16]   (relate_ray/bench/side_by_side.py)
@@ -15,6 +16,7 @@ Benchmarks run here, never in timed tests (shared machines are noisy). Each prin
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import sys
@@ -84,6 +86,25 @@ def bench_learner(args: argparse.Namespace) -> dict:
             times.append(time.perf_counter() - t0)
         result[f"{name}_s"] = round(statistics.median(times[1:]), 2)
     result["speedup"] = round(result["full_s"] / result["shared_prefix_s"], 2)
+    return result
+
+
+def bench_kernels(args: argparse.Namespace) -> dict:
+    """What bounds the learner and the decode (relate_ray/bench/kernels.py): one group's forward +
+    backward split into GEMM kernels, attention and the rest, and one decode step's matrix products
+    at one row per sequence (--n x 2 prompts, as `bench all`)."""
+    from transformers import AutoConfig
+
+    from relate_ray.assets import DEFAULT_POLICY, resolve_model
+    from relate_ray.bench.kernels import decode_gemm_seconds, learner_kernels
+    from relate_ray.bench.roofline import ModelShape
+
+    path = str(resolve_model(DEFAULT_POLICY))
+    threads = args.threads or os.cpu_count() or 1
+    prompt = [random.Random(0).randrange(100, 49_000) for _ in range(args.prompt_tokens)]
+    result = learner_kernels(path, args.dtype, prompt, args.n, args.tokens, threads)
+    shape = ModelShape.from_config(AutoConfig.from_pretrained(path))
+    result["decode_gemm_step_ms"] = round(1e3 * decode_gemm_seconds(shape, 2 * args.n, args.dtype, threads), 1)
     return result
 
 
@@ -270,6 +291,13 @@ def main(argv: list[str] | None = None) -> int:
     step.add_argument("--repeat", type=int, default=3)
     step.add_argument("--threads", type=int, default=2, help="torch threads in the actor (the run: cores / ranks)")
     step.set_defaults(func=bench_learner_step)
+    kernels = sub.add_parser("kernels", help="what bounds the learner and the decode: time by kernel class")
+    kernels.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))
+    kernels.add_argument("--prompt-tokens", type=int, default=150)
+    kernels.add_argument("--n", type=int, default=5)
+    kernels.add_argument("--tokens", type=int, default=48)
+    kernels.add_argument("--threads", type=int, default=0, help="torch threads (0: every core)")
+    kernels.set_defaults(func=bench_kernels)
     engine = sub.add_parser("engine", help="vLLM engine start-up time and memory")
     engine.add_argument("--subprocesses", action="store_true", help="vLLM's engine-core and worker processes")
     engine.set_defaults(func=bench_engine)

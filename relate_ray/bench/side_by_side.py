@@ -199,6 +199,7 @@ def roofline_section(path: str, dtype: str, prompt_ids: list[list[int]], step: d
 
     from relate_ray.bench.roofline import ModelShape, backward_flops, causal_attended, forward_flops, gemm_rate, \
         memory_bandwidth
+    from relate_ray.bench.kernels import decode_gemm_seconds, learner_kernels
     from relate_ray.workers.onednn_linear import onednn_available
 
     shape = ModelShape.from_config(AutoConfig.from_pretrained(path))
@@ -228,15 +229,22 @@ def roofline_section(path: str, dtype: str, prompt_ids: list[list[int]], step: d
         achieved = work / seconds if seconds else 0.0
         learner[phase] = {"gflop": round(work / 1e9, 1), "s": seconds, "gflop_per_s": round(achieved / 1e9, 1),
                           "of_gemm": round(achieved / gemm, 3)}
+    # What bounds the learner: one group's forward + backward, profiled kernel by kernel.
+    kernels = learner_kernels(path, dtype, prompt_ids[WARMUP_STEPS * PROMPTS], G, int(response), threads)
+    kernels["gemm_of_rate"] = round(kernels["gemm_gflop_per_s"] * 1e9 / gemm, 3)
     bandwidth = memory_bandwidth(threads=threads)
     params = shape.layers * shape.linear_params_per_layer + shape.hidden * shape.vocab  # layers + the LM head
     weight_bytes = params * (2 if rollout["dtype"] == "bfloat16" else 4)
     decode_steps_per_s = rollout["vllm_tokens_per_s"] / rollout["sequences"]
+    # What bounds the decode: its matrix products at the decode's own shape (one row per sequence).
+    gemm_step = decode_gemm_seconds(shape, rollout["sequences"], rollout["dtype"], threads)
     return {"gemm_gflop_per_s": {k: round(v / 1e9, 1) for k, v in rates.items()}, "threads": threads,
-            "memory_gb_per_s": round(bandwidth / 1e9, 1), "learner": learner,
+            "memory_gb_per_s": round(bandwidth / 1e9, 1), "learner": learner, "learner_kernels": kernels,
             "rollout_decode": {"weight_mb": round(weight_bytes / 1e6, 1),
                                "gb_per_s": round(decode_steps_per_s * weight_bytes / 1e9, 2),
-                               "of_bandwidth": round(decode_steps_per_s * weight_bytes / bandwidth, 3)}}
+                               "of_bandwidth": round(decode_steps_per_s * weight_bytes / bandwidth, 3),
+                               "step_ms": round(1e3 / decode_steps_per_s, 1), "gemm_step_ms": round(1e3 * gemm_step, 1),
+                               "gemm_gb_per_s": round(weight_bytes / gemm_step / 1e9, 2)}}
 
 
 def trl_section(path: str, dtype: str, requests) -> dict:
@@ -366,6 +374,15 @@ def table(report: dict) -> str:
         d = f["rollout_decode"]
         lines.append(f"| rollout decode: weights read | {d['weight_mb']} MB a step | | {d['gb_per_s']} GB/s | "
                      f"{100 * d['of_bandwidth']:.0f} % of {f['memory_gb_per_s']} GB/s copy bandwidth |")
+        if "learner_kernels" in f:
+            k, share = f["learner_kernels"], f["learner_kernels"]["share"]
+            lines += ["", "| what bounds it | GEMM kernels | attention | the rest |", "|---|---|---|---|",
+                      f"| learner forward + backward of a group ({k['seconds']['wall']} s, profiled) | "
+                      f"{100 * share['gemm']:.0f} % at {k['gemm_gflop_per_s']} GFLOP/s "
+                      f"({100 * k['gemm_of_rate']:.0f} % of the rate) | {100 * share['attention']:.0f} % | "
+                      f"{100 * share['other']:.0f} % |",
+                      f"| rollout decode step ({d['step_ms']} ms) | {d['gemm_step_ms']} ms at one row per sequence "
+                      f"({d['gemm_gb_per_s']} GB/s of weights) | | |"]
     lines += ["", "| grid point (relate preset) | samples | step s | rollout | reward | learner | sync | samples/s "
               "| reward share |", "|---|---|---|---|---|---|---|---|---|"]
     lines += [f"| {label} | {g['samples']} | {g['step_s']} | {g['rollout']} | {g['reward']} | {g['learner']} | "

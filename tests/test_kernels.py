@@ -1,0 +1,43 @@
+"""The bench's kernel split (relate_ray/bench/kernels.py): which profiler events count as GEMM or
+attention kernels, and a real profiled learner group on the tiny policy."""
+
+import pytest
+
+from relate_ray.bench.kernels import kernel_class, kernel_split, learner_kernels, linear_flops
+from relate_ray.bench.roofline import ModelShape, forward_flops
+
+SMOLLM2 = ModelShape(hidden=576, intermediate=1536, layers=30, heads=9, kv_heads=3, head_dim=64, vocab=49152)
+
+
+def test_the_kernels_of_the_learner_and_of_vllm_are_classified():
+    # Names as torch.profiler reports them in a float32 learner step (oneDNN linear forward and dX,
+    # torch.mm dW), a bf16 one (aten::mm) and a vLLM-CPU decode.
+    assert {kernel_class(n) for n in ("mkldnn::_linear_pointwise", "aten::mm", "_C::onednn_mm")} == {"gemm"}
+    assert {kernel_class(n) for n in ("aten::_scaled_dot_product_flash_attention_for_cpu",
+                                      "aten::_scaled_dot_product_flash_attention_for_cpu_backward",
+                                      "_C::cpu_attention_with_kv_cache")} == {"attention"}
+    # Wrappers and autograd nodes around a kernel: their self time is not the kernel's.
+    assert {kernel_class(n) for n in ("aten::linear", "aten::matmul", "_OneDnnLinearBackward", "aten::copy_",
+                                      "autograd::engine::evaluate_function: ScaledDotProductFlashAttentionForCpuBackward0",
+                                      "autograd::engine::evaluate_function: MmBackward0")} == {"other"}
+
+
+def test_the_rest_is_the_wall_time_the_kernels_leave():
+    events = [("mkldnn::_linear_pointwise", 2.0), ("aten::mm", 1.0), ("aten::mm", 0.5), ("aten::copy_", 0.3),
+              ("aten::_scaled_dot_product_flash_attention_for_cpu_backward", 0.4)]
+    split = kernel_split(events, wall_s=5.0)
+    assert split == pytest.approx({"gemm": 3.5, "attention": 0.4, "other": 1.1, "wall": 5.0})
+
+
+def test_linear_flops_are_the_forward_count_without_attention():
+    assert linear_flops(SMOLLM2, tokens=389, logit_tokens=240) == forward_flops(SMOLLM2, 389, 0, 240)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_a_profiled_group_of_the_tiny_policy_splits_its_time(tiny_policy_dir, dtype):
+    result = learner_kernels(str(tiny_policy_dir), dtype, list(range(100, 140)), group=3, response_tokens=8,
+                             threads=1, repeat=1)
+    seconds = result["seconds"]
+    assert seconds["gemm"] > 0 and seconds["attention"] > 0  # the kernels were seen under their names
+    assert seconds["gemm"] + seconds["attention"] + seconds["other"] == pytest.approx(seconds["wall"], abs=2e-3)
+    assert result["gemm_gflop_per_s"] > 0
