@@ -41,3 +41,13 @@ def test_a_profiled_group_of_the_tiny_policy_splits_its_time(tiny_policy_dir, dt
     assert seconds["gemm"] > 0 and seconds["attention"] > 0  # the kernels were seen under their names
     assert seconds["gemm"] + seconds["attention"] + seconds["other"] == pytest.approx(seconds["wall"], abs=2e-3)
     assert result["gemm_gflop_per_s"] > 0
+
+
+@pytest.mark.parametrize("argv", [["--n", "0"], ["--tokens", "-3"], ["--prompt-tokens", "x"], ["--dtype", "float16"]])
+def test_bad_kernels_arguments_stop_before_any_work(argv, capsys):
+    from relate_ray.bench.__main__ import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["kernels", *argv])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith(f"python -m relate_ray.bench kernels: error: argument {argv[0]}")

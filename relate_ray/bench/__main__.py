@@ -89,6 +89,17 @@ def bench_learner(args: argparse.Namespace) -> dict:
     return result
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer of at least 1 (a count of tokens, responses or threads)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
 def bench_kernels(args: argparse.Namespace) -> dict:
     """What bounds the learner and the decode (relate_ray/bench/kernels.py): one group's forward +
     backward split into GEMM kernels, attention and the rest, and one decode step's matrix products
@@ -293,9 +304,9 @@ def main(argv: list[str] | None = None) -> int:
     step.set_defaults(func=bench_learner_step)
     kernels = sub.add_parser("kernels", help="what bounds the learner and the decode: time by kernel class")
     kernels.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))
-    kernels.add_argument("--prompt-tokens", type=int, default=150)
-    kernels.add_argument("--n", type=int, default=5)
-    kernels.add_argument("--tokens", type=int, default=48)
+    kernels.add_argument("--prompt-tokens", type=positive_int, default=150)
+    kernels.add_argument("--n", type=positive_int, default=5)
+    kernels.add_argument("--tokens", type=positive_int, default=48)
     kernels.add_argument("--threads", type=int, default=0, help="torch threads (0: every core)")
     kernels.set_defaults(func=bench_kernels)
     engine = sub.add_parser("engine", help="vLLM engine start-up time and memory")
