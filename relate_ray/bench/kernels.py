@@ -63,7 +63,8 @@ def learner_kernels(path: str, dtype: str, prompt: list[int], group: int, respon
                     threads: int, repeat: int = 2) -> dict:
     """Profile forward + backward of one group (prompt x `group` responses of `response_tokens`)
     as the learner runs it, after `repeat` unprofiled ones. Returns the seconds and shares of
-    GEMM, attention and the rest, and the GEMM kernels' achieved GFLOP/s."""
+    GEMM, attention and the rest, how many GEMM and attention kernels ran, and the GEMM kernels'
+    achieved GFLOP/s."""
     import torch
     from torch.profiler import ProfilerActivity, profile
     from transformers import AutoModelForCausalLM
@@ -97,10 +98,12 @@ def learner_kernels(path: str, dtype: str, prompt: list[int], group: int, respon
             wall = time.perf_counter() - start
     finally:
         torch.set_num_threads(previous)
-    split = kernel_split(((e.key, e.self_cpu_time_total / 1e6) for e in prof.key_averages()), wall)
+    events = prof.key_averages()
+    split = kernel_split(((e.key, e.self_cpu_time_total / 1e6) for e in events), wall)
+    calls = {kind: sum(e.count for e in events if kernel_class(e.key) == kind) for kind in ("gemm", "attention")}
     # Forward and backward: three products per weight (Y = XW, dX, dW), each the forward's FLOPs.
     flops = 3 * linear_flops(shape, len(prompt) - 1 + group * response_tokens, group * response_tokens)
-    return {"dtype": dtype, "seconds": {k: round(v, 3) for k, v in split.items()},
+    return {"dtype": dtype, "seconds": {k: round(v, 3) for k, v in split.items()}, "kernel_calls": calls,
             "share": {k: round(split[k] / wall, 3) for k in ("gemm", "attention", "other")},
             "gemm_gflop": round(flops / 1e9, 1),
             "gemm_gflop_per_s": round(flops / split["gemm"] / 1e9, 1) if split["gemm"] else 0.0}
