@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
-from relate_ray.bench.roofline import ModelShape
+from relate_ray.bench.roofline import ModelShape, gemm_rate
 
 # Profiler event names whose self time is a matrix-product kernel: aten's, torch's oneDNN linear
 # (relate_ray/workers/onednn_linear.py) and vLLM-CPU's.
@@ -113,35 +113,16 @@ def decode_gemm_seconds(shape: ModelShape, sequences: int, dtype: str, threads: 
     """The matrix products of one decode step (`sequences` rows through every layer's weights and
     the vocabulary projection) through oneDNN's linear kernel, as vLLM-CPU runs them: q, k and v
     fused, o, gate and up fused, down, then the head. Each distinct product is timed for about
-    `seconds` and counted once per layer."""
+    `seconds` (`roofline.gemm_rate`) and counted once per layer."""
     import torch
 
     from relate_ray.workers.onednn_linear import onednn_available
 
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
     torch_dtype = torch.bfloat16 if dtype == "bfloat16" else torch.float32
+    kernel = "onednn" if onednn_available() else "matmul"
     q_out, kv_out = shape.heads * shape.head_dim, shape.kv_heads * shape.head_dim
     products = {(shape.hidden, q_out + 2 * kv_out): shape.layers, (q_out, shape.hidden): shape.layers,
                 (shape.hidden, 2 * shape.intermediate): shape.layers, (shape.intermediate, shape.hidden): shape.layers,
                 (shape.hidden, shape.vocab): 1}
-    if onednn_available():
-        def product(x, weight):
-            return torch.ops.mkldnn._linear_pointwise(x, weight, None, "none", [], "")
-    else:
-        product = torch.nn.functional.linear
-    try:
-        total = 0.0
-        for (k, n), count in products.items():
-            x = torch.randn(sequences, k).to(torch_dtype)
-            weight = torch.randn(n, k).to(torch_dtype)
-            for _ in range(3):
-                product(x, weight)
-            runs, start = 0, time.perf_counter()
-            while time.perf_counter() - start < seconds:
-                product(x, weight)
-                runs += 1
-            total += count * (time.perf_counter() - start) / runs
-        return total
-    finally:
-        torch.set_num_threads(previous)
+    return sum(count * 2.0 * sequences * k * n / gemm_rate(sequences, k, n, torch_dtype, threads, seconds, kernel)
+               for (k, n), count in products.items())
