@@ -54,6 +54,8 @@ def bench_rollout(args: argparse.Namespace) -> dict:
     prompt = "<|im_start|>user\nWrite a short ad for cheap flights to Lisbon.<|im_end|>\n<|im_start|>assistant\n"
     rates = []
     for _ in range(args.repeat + 1):
+        # As after a run's weight load: the prompt is prefilled again, not served from the cache.
+        llm.reset_prefix_cache()
         t0 = time.perf_counter()
         groups = sample(llm, [prompt] * args.prompts, n=args.n, temperature=0.7, max_tokens=args.tokens)
         tokens = sum(len(c.token_ids) for group in groups for c in group)
