@@ -184,6 +184,11 @@ class LearnerConfig:
     # default (MKL's sgemm), forward and backward (relate_ray/workers/onednn_linear.py). Ignored on
     # GPU and in bf16 (torch already uses oneDNN there).
     onednn_linear: bool = True
+    # bfloat16 on CPU: the trained pass's attention through SDPA's math backend, whose backward is
+    # GEMMs, instead of CPU flash attention, whose backward is slow in bf16 (one bench group's
+    # forward + backward 1.67 -> 1.53 s; relate_ray/workers/learner_forward.py). Ignored on GPU, in
+    # float32 and in no-grad passes (the reference, old log-probs), where flash is as fast or faster.
+    math_attention: bool = True
     # torch threads per rank (0: all cores / ranks).
     threads: int = 0
 

@@ -1,11 +1,13 @@
 """The shared-prompt forward gives the full forward's log-probs and gradients (tiny random Llama)."""
 
+import copy
+
 import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from relate_ray.algo.logprobs import pad_tokens
-from relate_ray.workers.learner_forward import full_logprobs, shared_prefix_logprobs
+from relate_ray.workers.learner_forward import attention_backend, full_logprobs, shared_prefix_logprobs
 
 
 @pytest.fixture(scope="module")
@@ -81,3 +83,33 @@ def test_a_frozen_models_output_matrix_is_never_copied_per_response(tiny_llama):
     assert ops.get("aten::bmm", 0) == 0, ops.get("aten::bmm")
     with torch.no_grad():
         assert torch.allclose(frozen, full_logprobs(tiny_llama, prompts, *pad_tokens(responses, 0), pad_id=0), atol=1e-5)
+
+
+def _graph_nodes(tensor) -> set[str]:
+    seen, names, stack = set(), set(), [tensor.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        names.add(type(node).__name__)
+        stack.extend(next_node for next_node, _ in node.next_functions)
+    return names
+
+
+def test_math_attention_replaces_flash_with_the_same_values_and_grads(tiny_llama):
+    # The learner's bf16 trained pass (learner.math_attention): no flash-attention node may be left
+    # in its graph (else its slow CPU backward runs), and the numbers are attention's all the same.
+    prompts, responses = _batch()
+    model = copy.deepcopy(tiny_llama).to(torch.bfloat16)
+    results = {}
+    for math in (False, True):
+        model.zero_grad()
+        with attention_backend(math=math):
+            logp = shared_prefix_logprobs(model, prompts, *pad_tokens(responses, 0), pad_id=0)
+        flash = {name for name in _graph_nodes(logp) if "Flash" in name}
+        (logp.float() * torch.arange(1.0, 6.0)[:, None]).sum().backward()
+        results[math] = (logp.float(), _grads(model).float(), flash)
+    assert results[False][2] and not results[True][2]  # torch's choice is flash; the math backend is not
+    assert torch.allclose(results[True][0], results[False][0], atol=0.05)
+    assert torch.allclose(results[True][1], results[False][1], atol=0.05, rtol=0.05)

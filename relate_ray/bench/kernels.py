@@ -36,18 +36,38 @@ def kernel_class(name: str) -> str:
     return "other"
 
 
-def kernel_split(events: Iterable[tuple[str, float]], wall_s: float) -> dict[str, float]:
+# Under SDPA's math backend (the learner's bf16 trained pass, learner.math_attention) attention is
+# ordinary ops: in the forward, those its `aten::_scaled_dot_product_attention_math` call runs; in
+# the backward, those of autograd's nodes for its batched matmuls and softmax. In a decoder nothing
+# else runs either (linear layers are mm, the log-probs a log_softmax).
+_ATTENTION_CALLERS = ("aten::_scaled_dot_product_attention_math", "BmmBackward0", "SoftmaxBackward0")
+
+
+def event_kind(event) -> str:
+    """kernel_class of a torch.profiler FunctionEvent, with any op that math-backend attention runs
+    (an op whose callers include one of _ATTENTION_CALLERS) counted as attention."""
+    kind = kernel_class(event.name)
+    caller = event.cpu_parent
+    while kind != "attention" and caller is not None:
+        if any(name in caller.name for name in _ATTENTION_CALLERS):  # autograd's nodes appear twice, prefixed
+            return "attention"
+        caller = caller.cpu_parent
+    return kind
+
+
+def kernel_split(events: Iterable[tuple], wall_s: float, kind=kernel_class) -> dict[str, float]:
     """Seconds in GEMM and attention kernels out of `wall_s`, and the rest.
 
-    events: (name, self seconds) of every profiled op (torch.profiler's key averages); an op's self
-    time excludes the ops it calls, so nothing is counted twice. "other" is the wall time left:
-    elementwise kernels, copies, and the Python between ops.
+    events: (op, self seconds) of every profiled op; kind(op): its class (ops are event names by
+    default; `event_kind` classifies profiler events). An op's self time excludes the ops it calls,
+    so nothing is counted twice. "other" is the wall time left: elementwise kernels, copies, and
+    the Python between ops.
     """
     split = {"gemm": 0.0, "attention": 0.0}
-    for name, seconds in events:
-        kind = kernel_class(name)
-        if kind != "other":
-            split[kind] += seconds
+    for op, seconds in events:
+        kind_of_op = kind(op)
+        if kind_of_op != "other":
+            split[kind_of_op] += seconds
     split["other"] = max(wall_s - split["gemm"] - split["attention"], 0.0)
     split["wall"] = wall_s
     return split
@@ -69,7 +89,7 @@ def learner_kernels(path: str, dtype: str, prompt: list[int], group: int, respon
     from torch.profiler import ProfilerActivity, profile
     from transformers import AutoModelForCausalLM
 
-    from relate_ray.workers.learner_forward import shared_prefix_logprobs
+    from relate_ray.workers.learner_forward import attention_backend, shared_prefix_logprobs
     from relate_ray.workers.onednn_linear import use_onednn_linears
 
     previous = torch.get_num_threads()
@@ -87,7 +107,9 @@ def learner_kernels(path: str, dtype: str, prompt: list[int], group: int, respon
 
         def step() -> None:
             model.zero_grad(set_to_none=True)
-            logp = shared_prefix_logprobs(model, [prompt] * group, responses, mask, 0, "cpu")
+            # As the learner's trained pass: bf16 attention through SDPA's math backend (learner.math_attention).
+            with attention_backend(math=torch_dtype == torch.bfloat16):
+                logp = shared_prefix_logprobs(model, [prompt] * group, responses, mask, 0, "cpu")
             (logp.float() * mask).sum().backward()
 
         for _ in range(repeat):
@@ -98,9 +120,9 @@ def learner_kernels(path: str, dtype: str, prompt: list[int], group: int, respon
             wall = time.perf_counter() - start
     finally:
         torch.set_num_threads(previous)
-    events = prof.key_averages()
-    split = kernel_split(((e.key, e.self_cpu_time_total / 1e6) for e in events), wall)
-    calls = {kind: sum(e.count for e in events if kernel_class(e.key) == kind) for kind in ("gemm", "attention")}
+    kinds = [(event_kind(e), e.self_cpu_time_total / 1e6) for e in prof.events()]
+    split = kernel_split(kinds, wall, kind=lambda kind: kind)
+    calls = {kind: sum(1 for k, _ in kinds if k == kind) for kind in ("gemm", "attention")}
     # Forward and backward: three products per weight (Y = XW, dX, dW), each the forward's FLOPs.
     flops = 3 * linear_flops(shape, len(prompt) - 1 + group * response_tokens, group * response_tokens)
     return {"dtype": dtype, "seconds": {k: round(v, 3) for k, v in split.items()}, "kernel_calls": calls,

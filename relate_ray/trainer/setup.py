@@ -77,7 +77,7 @@ def learner_config(cfg, tokenizer) -> dict:
             "recompute_old_logprobs": lc.recompute_old_logprobs, "share_prompt_prefix": lc.share_prompt_prefix,
             "gradient_checkpointing": lc.gradient_checkpointing, "fused_adam": lc.fused_adam,
             "freeze_embeddings": lc.freeze_embeddings, "return_freed_memory": lc.return_freed_memory,
-            "onednn_linear": lc.onednn_linear,
+            "onednn_linear": lc.onednn_linear, "math_attention": lc.math_attention,
             "ppo_epochs": lc.ppo_epochs, "mini_batches": lc.mini_batches,
             "tis_cap": lc.tis_cap,
             # grpo (eq. 6) | sft (the NLL of the targets; relate_ray.sft sets it)

@@ -25,7 +25,7 @@ from relate_ray.dtypes import resolve_dtype
 from relate_ray.algo.learner_batch import LearnerBatch
 from relate_ray.workers.deepspeed_config import zero2_config
 from relate_ray.workers.heap import map_large_blocks, return_free_heap, reuse_freed_blocks
-from relate_ray.workers.learner_forward import full_logprobs, shared_prefix_logprobs
+from relate_ray.workers.learner_forward import attention_backend, full_logprobs, shared_prefix_logprobs
 from relate_ray.workers.onednn_linear import use_onednn_linears
 
 log = logging.getLogger(__name__)
@@ -103,6 +103,8 @@ class LearnerWorker:
         self.accumulation = max(1, math.ceil(cfg["samples_per_rank"] / cfg["mini_batches"] / cfg["micro_batch_size"]))
         ds_config = zero2_config(cfg["micro_batch_size"], self.accumulation, world_size, cfg["grad_clip"],
                                  bf16=self.dtype == "bfloat16")
+        # bf16 on CPU: the trained pass's attention through SDPA's math backend (learner.math_attention).
+        self.math_attention = bool(cfg.get("math_attention")) and self.dtype == "bfloat16" and not torch.cuda.is_available()
         self.engine, _, _, _ = deepspeed.initialize(model=policy, optimizer=optimizer, config=ds_config)
         self.device = self.engine.device
         if self.reference is not None:
@@ -119,8 +121,9 @@ class LearnerWorker:
         shares prompt passes."""
         share = self.cfg["share_prompt_prefix"] and not (trained and self.cfg["gradient_checkpointing"])
         forward = shared_prefix_logprobs if share else full_logprobs
-        return forward(model, batch.prompt_ids, batch.response_ids, batch.response_mask, self.cfg["pad_id"],
-                       self.device, batch.temperature)
+        with attention_backend(math=trained and self.math_attention):
+            return forward(model, batch.prompt_ids, batch.response_ids, batch.response_mask, self.cfg["pad_id"],
+                           self.device, batch.temperature)
 
     def _frozen_logprobs(self, model, batch: LearnerBatch, chunks: list[list[int]]) -> list[torch.Tensor]:
         """No-grad log-probs of every micro-batch, computed once per step and reused by each update."""

@@ -11,11 +11,30 @@ model's FLOPs per position).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 
 import torch
 
 from relate_ray.algo.logprobs import pack_sequences, response_logprobs, token_logprobs
+
+
+def attention_backend(math: bool):
+    """The context a pass runs in: math=True sends its attention (torch SDPA) to the math backend,
+    two batched matmuls around a softmax, whose backward is autograd's; otherwise torch picks (on CPU,
+    its flash-attention kernel).
+
+    Why the learner's trained pass takes the math backend in bfloat16 on CPU: CPU flash attention's
+    backward there takes 4-5x its forward, while the math backend's backward is bf16 GEMMs. One
+    bench group (150-token prompt, 5 x 48 responses, SmolLM2-135M, 2 threads, AMD EPYC Zen 4),
+    alternated in one process: forward + backward 1.53 s against 1.67 s (forward 0.57 against 0.50,
+    backward 0.98 against 1.16). No-grad passes stay with flash (0.49 against 0.57 s), and in
+    float32 the two were equal (2.39 s each)."""
+    if not math:
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel(SDPBackend.MATH)
 
 
 def full_logprobs(model, prompts: Sequence[Sequence[int]], response_ids: torch.Tensor, response_mask: torch.Tensor,
