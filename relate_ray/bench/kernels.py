@@ -7,8 +7,9 @@ do at the phase's own shapes.
   the rest (elementwise work, copies, Python), and the rate the GEMM kernels reached on the FLOPs
   they did.
 - The decode: one decode step's matrix products (every weight once, as many rows as sequences)
-  timed through the same oneDNN linear kernel, as the time a step cannot beat without a faster
-  kernel; a skinny product reads each weight for a few multiply-adds, so it is bounded by how fast
+  timed through torch's oneDNN linear kernel, each product on one weight timed repeatedly, as an
+  estimate of the time a step spends in its products (vLLM-CPU calls oneDNN through its own
+  `_C::onednn_mm`, not this entry point: see `decode_gemm_seconds`); a skinny product reads each weight for a few multiply-adds, so it is bounded by how fast
   the kernel streams weights, which can be well below the copy bandwidth.
 """
 
@@ -134,9 +135,15 @@ def learner_kernels(path: str, dtype: str, prompt: list[int], group: int, respon
 
 def decode_gemm_seconds(shape: ModelShape, sequences: int, dtype: str, threads: int, seconds: float = 0.3) -> float:
     """The matrix products of one decode step (`sequences` rows through every layer's weights and
-    the vocabulary projection) through oneDNN's linear kernel, as vLLM-CPU runs them: q, k and v
-    fused, o, gate and up fused, down, then the head. Each distinct product is timed for about
-    `seconds` (`roofline.gemm_rate`) and counted once per layer."""
+    the vocabulary projection) through torch's oneDNN linear (`mkldnn._linear_pointwise`), fused as
+    vLLM-CPU fuses them: q, k and v, o, gate and up, down, then the head. Each distinct product is
+    timed for about `seconds` (`roofline.gemm_rate`) and counted once per layer.
+
+    An estimate, not vLLM's own kernel: vLLM-CPU runs `_C::onednn_mm` on weights it prepared once,
+    and one weight timed over and over can stay in cache where a step's 30 layers cannot. A probe of
+    10 rows over 30 layers' distinct weights (2-core AMD EPYC Zen 4, fp32) gave 26-30 ms a step
+    through vLLM's `onednn_mm` and 40-51 ms through this entry point, against 28-31 ms from this
+    function (weights reused)."""
     import torch
 
     from relate_ray.workers.onednn_linear import onednn_available
