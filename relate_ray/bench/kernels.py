@@ -6,11 +6,10 @@ do at the phase's own shapes.
   time split into GEMM kernels, attention (SDPA's kernels, or every op its math backend runs) and
   the rest (elementwise work, copies, Python), and the rate the GEMM kernels reached on the FLOPs
   they did.
-- The decode: one decode step's matrix products (every weight once, as many rows as sequences)
-  timed through torch's oneDNN linear kernel, each product on one weight timed repeatedly, as an
-  estimate of the time a step spends in its products (vLLM-CPU calls oneDNN through its own
-  `_C::onednn_mm`, not this entry point: see `decode_gemm_seconds`); a skinny product reads each weight for a few multiply-adds, so it is bounded by how fast
-  the kernel streams weights, which can be well below the copy bandwidth.
+- The decode: one decode step's matrix products (a distinct weight for each, as many rows as
+  sequences) through vLLM-CPU's own kernel (`_C::onednn_mm`) where installed; a skinny product
+  reads each weight for a few multiply-adds, so it is bounded by how fast the kernel streams
+  weights, which can be well below the copy bandwidth.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
-from relate_ray.bench.roofline import ModelShape, gemm_rate
+from relate_ray.bench.roofline import ModelShape
 
 # Profiler event names whose self time is a matrix-product kernel: aten's, torch's oneDNN linear
 # (relate_ray/workers/onednn_linear.py) and vLLM-CPU's.
@@ -133,26 +132,71 @@ def learner_kernels(path: str, dtype: str, prompt: list[int], group: int, respon
             "gemm_gflop_per_s": round(flops / split["gemm"] / 1e9, 1) if split["gemm"] else 0.0}
 
 
-def decode_gemm_seconds(shape: ModelShape, sequences: int, dtype: str, threads: int, seconds: float = 0.3) -> float:
-    """The matrix products of one decode step (`sequences` rows through every layer's weights and
-    the vocabulary projection) through torch's oneDNN linear (`mkldnn._linear_pointwise`), fused as
-    vLLM-CPU fuses them: q, k and v, o, gate and up, down, then the head. Each distinct product is
-    timed for about `seconds` (`roofline.gemm_rate`) and counted once per layer.
+def decode_products(shape: ModelShape) -> list[tuple[int, int]]:
+    """(in, out) of every matrix product in one decode step, in the order a step runs them: per layer
+    q, k and v fused, o, gate and up fused, down (as vLLM fuses them), then the vocabulary head."""
+    q_out, kv_out = shape.heads * shape.head_dim, shape.kv_heads * shape.head_dim
+    layer = [(shape.hidden, q_out + 2 * kv_out), (q_out, shape.hidden), (shape.hidden, 2 * shape.intermediate),
+             (shape.intermediate, shape.hidden)]
+    return layer * shape.layers + [(shape.hidden, shape.vocab)]
 
-    An estimate, not vLLM's own kernel: vLLM-CPU runs `_C::onednn_mm` on weights it prepared once,
-    and one weight timed over and over can stay in cache where a step's 30 layers cannot. A probe of
-    10 rows over 30 layers' distinct weights (2-core AMD EPYC Zen 4, fp32) gave 26-30 ms a step
-    through vLLM's `onednn_mm` and 40-51 ms through this entry point, against 28-31 ms from this
-    function (weights reused)."""
+
+def vllm_onednn_product(weight):
+    """vLLM-CPU's own decode kernel on one [out, in] weight, prepared once as vLLM prepares it
+    (`create_onednn_mm`); returns x [m, in] -> [m, out]. None where this vLLM build has no oneDNN
+    kernels (no vLLM, or its CUDA build)."""
+    try:
+        import torch
+        from vllm import _custom_ops as ops
+
+        if not hasattr(torch.ops._C, "onednn_mm"):
+            return None
+        handler = ops.create_onednn_mm(weight.t(), 32)
+    except (ImportError, AttributeError, RuntimeError):  # no vLLM-CPU here: the caller falls back to torch
+        return None
+    return lambda x: ops.onednn_mm(handler, x, None)
+
+
+def decode_gemm_seconds(shape: ModelShape, sequences: int, dtype: str, threads: int,
+                        repeats: int = 6) -> tuple[float, str]:
+    """Seconds of one decode step's matrix products (`decode_products`, `sequences` rows each), and
+    the kernel that ran them: vLLM-CPU's `_C::onednn_mm` ("vllm_onednn_mm") where installed, as its
+    engine runs them, else torch's oneDNN linear ("torch_onednn_linear") or torch.matmul.
+
+    Every product has its own random weight, so a step streams all of them from memory as a real
+    step does (one weight timed over and over could stay in cache); the median of `repeats` steps
+    after a warm-up one. A skinny product reads each weight for a few multiply-adds: the figure is
+    how fast the kernel streams the model's weights."""
+    import statistics
+
     import torch
 
     from relate_ray.workers.onednn_linear import onednn_available
 
     torch_dtype = torch.bfloat16 if dtype == "bfloat16" else torch.float32
-    kernel = "onednn" if onednn_available() else "matmul"
-    q_out, kv_out = shape.heads * shape.head_dim, shape.kv_heads * shape.head_dim
-    products = {(shape.hidden, q_out + 2 * kv_out): shape.layers, (q_out, shape.hidden): shape.layers,
-                (shape.hidden, 2 * shape.intermediate): shape.layers, (shape.intermediate, shape.hidden): shape.layers,
-                (shape.hidden, shape.vocab): 1}
-    return sum(count * 2.0 * sequences * k * n / gemm_rate(sequences, k, n, torch_dtype, threads, seconds, kernel)
-               for (k, n), count in products.items())
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        generator = torch.Generator().manual_seed(0)
+        weights = [(torch.randn(n, k, generator=generator) * 0.02).to(torch_dtype) for k, n in decode_products(shape)]
+        kernel, products = "vllm_onednn_mm", [vllm_onednn_product(w) for w in weights[:1]]
+        if products[0] is not None:
+            products += [vllm_onednn_product(w) for w in weights[1:]]
+        elif onednn_available():
+            kernel = "torch_onednn_linear"
+            products = [lambda x, w=w: torch.ops.mkldnn._linear_pointwise(x, w, None, "none", [], "") for w in weights]
+        else:
+            kernel, products = "matmul", [lambda x, w=w: torch.matmul(x, w.t()) for w in weights]
+        rows = {k: torch.randn(sequences, k, generator=generator).to(torch_dtype) for k, _ in decode_products(shape)}
+        inputs = [rows[k] for k, _ in decode_products(shape)]
+
+        def step() -> float:
+            start = time.perf_counter()
+            for product, x in zip(products, inputs):
+                product(x)
+            return time.perf_counter() - start
+
+        step()
+        return statistics.median(step() for _ in range(repeats)), kernel
+    finally:
+        torch.set_num_threads(previous)
