@@ -103,8 +103,8 @@ def learner_kernels(path: str, dtype: str, prompt: list[int], group: int, respon
         return pool.submit(profile_learner_group, path, dtype, prompt, group, response_tokens, threads, repeat).result()
 
 
-def profile_learner_group(path: str, dtype: str, prompt: list[int], group: int, response_tokens: int, threads: int,
-                   repeat: int) -> dict:
+def profile_learner_group(path: str, dtype: str, prompt: list[int], group: int, response_tokens: int,
+                          threads: int, repeat: int) -> dict:
     """`learner_kernels` in the process it runs in."""
     import torch
     from torch.profiler import ProfilerActivity, profile
