@@ -90,7 +90,7 @@ def learner_kernels(path: str, dtype: str, prompt: list[int], group: int, respon
     It runs in a fresh process whose heap reuses freed blocks, as the learner's does by default
     (`reuse_freed_blocks`, relate_ray/workers/heap.py): under glibc's defaults each pass faults in
     its activations afresh, and that time landed in "the rest" (one fp32 group: 2.92 s with 30 % the
-    rest in the bench's own process, 2.35 s with 18 % reusing; AMD EPYC Zen 4, 2 threads). A
+    rest in the bench's own process, 1.98-2.27 s with 18-20 % reusing; AMD EPYC Zen 4, 2 threads). A
     process of its own, because the setting cannot be undone and TRL's side of the bench runs under
     glibc's defaults, as a user's TRL does."""
     import concurrent.futures
@@ -165,15 +165,15 @@ def vllm_onednn_product(weight):
     """vLLM-CPU's own decode kernel on one [out, in] weight, prepared once as vLLM prepares it
     (`create_onednn_mm`); returns x [m, in] -> [m, out]. None where this vLLM build has no oneDNN
     kernels (no vLLM, or its CUDA build)."""
-    try:
-        import torch
-        from vllm import _custom_ops as ops
+    import torch
 
-        if not hasattr(torch.ops._C, "onednn_mm"):
-            return None
-        handler = ops.create_onednn_mm(weight.t(), 32)
-    except (ImportError, AttributeError, RuntimeError):  # no vLLM-CPU here: the caller falls back to torch
+    try:
+        from vllm import _custom_ops as ops
+    except ImportError:  # no vLLM on this machine: the caller times torch's kernel and says so
         return None
+    if not hasattr(torch.ops._C, "onednn_mm"):
+        return None
+    handler = ops.create_onednn_mm(weight.t(), 32)
     return lambda x: ops.onednn_mm(handler, x, None)
 
 
@@ -199,9 +199,9 @@ def decode_gemm_seconds(shape: ModelShape, sequences: int, dtype: str, threads: 
     try:
         generator = torch.Generator().manual_seed(0)
         weights = [(torch.randn(n, k, generator=generator) * 0.02).to(torch_dtype) for k, n in decode_products(shape)]
-        kernel, products = "vllm_onednn_mm", [vllm_onednn_product(w) for w in weights[:1]]
-        if products[0] is not None:
-            products += [vllm_onednn_product(w) for w in weights[1:]]
+        first = vllm_onednn_product(weights[0])
+        if first is not None:
+            kernel, products = "vllm_onednn_mm", [first] + [vllm_onednn_product(w) for w in weights[1:]]
         elif onednn_available():
             kernel = "torch_onednn_linear"
             products = [lambda x, w=w: torch.ops.mkldnn._linear_pointwise(x, w, None, "none", [], "") for w in weights]
