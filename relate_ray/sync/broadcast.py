@@ -13,10 +13,12 @@ learner already has DeepSpeed's default group and each vLLM worker has vLLM's.
 from __future__ import annotations
 
 import math
+import random
 import socket
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 import torch
 
@@ -85,7 +87,34 @@ def plan_buckets(named_shapes: Iterable[tuple[str, tuple[int, ...]]], dtype: str
     return layout
 
 
+# Below the kernel's ephemeral ports and above Ray's worker ports (10002-19999 by default).
+_FIRST_PORT = 20_000
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
 def free_port() -> int:
+    """A TCP port nothing listens on now, for a rendezvous store that binds it a little later.
+
+    Outside the kernel's ephemeral range where it can be: a port from `bind(("", 0))` is one the
+    kernel also hands to every other process's `bind(0)` (Ray's raylets and agents, gloo's pairs), and
+    in the seconds before the store binds it another process took it (EADDRINUSE in a learner's
+    rendezvous while the suite's other worker started Ray clusters). Ports in [20000, the ephemeral
+    range's start) are only taken by a process asking for that very number. Elsewhere (no such range
+    to read, or none below it) the kernel picks, as before.
+    """
+    try:
+        ephemeral_start = int(_EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):  # not Linux: let the kernel choose
+        ephemeral_start = _FIRST_PORT
+    chooser = random.SystemRandom()
+    for _ in range(64 if ephemeral_start > _FIRST_PORT else 0):
+        port = chooser.randrange(_FIRST_PORT, ephemeral_start)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("", port))
+            except OSError:  # taken: try another
+                continue
+            return port
     with socket.socket() as sock:
         sock.bind(("", 0))
         return sock.getsockname()[1]
