@@ -2,6 +2,8 @@
 gloo group moving named tensors bit-exactly."""
 
 import multiprocessing as mp
+import socket
+from pathlib import Path
 
 import pytest
 import torch
@@ -63,13 +65,9 @@ def test_publish_refuses_a_model_missing_a_layout_tensor():
 def test_free_ports_are_outside_the_kernels_ephemeral_range():
     # A port the kernel could also hand to another process's bind(0) can be taken before the
     # rendezvous store binds it (EADDRINUSE, seen in the suite); ports below the range cannot.
-    from pathlib import Path
-
     start, end = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
     ports = [free_port() for _ in range(20)]
     assert all(20_000 <= port < start for port in ports), (ports, start, end)
     assert len(set(ports)) > 1  # chosen at random, not one fixed number every caller collides on
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("", ports[0]))  # free indeed

@@ -198,7 +198,8 @@ def decode_gemm_seconds(shape: ModelShape, sequences: int, dtype: str, threads: 
     torch.set_num_threads(threads)
     try:
         generator = torch.Generator().manual_seed(0)
-        weights = [(torch.randn(n, k, generator=generator) * 0.02).to(torch_dtype) for k, n in decode_products(shape)]
+        shapes = decode_products(shape)
+        weights = [(torch.randn(n, k, generator=generator) * 0.02).to(torch_dtype) for k, n in shapes]
         first = vllm_onednn_product(weights[0])
         if first is not None:
             kernel, products = "vllm_onednn_mm", [first] + [vllm_onednn_product(w) for w in weights[1:]]
@@ -207,8 +208,8 @@ def decode_gemm_seconds(shape: ModelShape, sequences: int, dtype: str, threads: 
             products = [lambda x, w=w: torch.ops.mkldnn._linear_pointwise(x, w, None, "none", [], "") for w in weights]
         else:
             kernel, products = "matmul", [lambda x, w=w: torch.matmul(x, w.t()) for w in weights]
-        rows = {k: torch.randn(sequences, k, generator=generator).to(torch_dtype) for k, _ in decode_products(shape)}
-        inputs = [rows[k] for k, _ in decode_products(shape)]
+        rows = {k: torch.randn(sequences, k, generator=generator).to(torch_dtype) for k, _ in shapes}
+        inputs = [rows[k] for k, _ in shapes]
 
         def step() -> float:
             start = time.perf_counter()
