@@ -72,7 +72,12 @@ def test_the_built_actors_are_the_dry_run_plan(tiny_policy_dir):
         assert {a.name for a in actors.plan.actors if a.placement} == {"rollout-0", "learner-rank0"}
         # The engine asked one CPU, so Ray started it with OMP_NUM_THREADS=1; the run sets its
         # threads before vLLM loads (rollout.threads 0: every core, with one rollout worker).
-        assert ray.get(actors.rollout.workers[0].ready.remote())["threads"] == os.cpu_count()
+        rollout = ray.get(actors.rollout.workers[0].ready.remote())
+        assert rollout["threads"] == os.cpu_count()
+        # Both keep a freed frame-stack chunk (relate_ray/workers/frame_stack.py): the streaming
+        # rollout's decode loop otherwise mapped and unmapped 180 chunks an engine step.
+        assert rollout["frame_chunks_cached"]
+        assert all(info["frame_chunks_cached"] for info in ray.get([rank.ready.remote() for rank in actors.learners]))
         actors.weights.close()
     finally:
         ray.shutdown()

@@ -24,6 +24,7 @@ from relate_ray.checkpoint_layout import RESUME_DIR
 from relate_ray.dtypes import resolve_dtype
 from relate_ray.algo.learner_batch import LearnerBatch
 from relate_ray.workers.deepspeed_config import zero2_config
+from relate_ray.workers.frame_stack import cache_frame_chunks
 from relate_ray.workers.heap import map_large_blocks, return_free_heap, reuse_freed_blocks
 from relate_ray.workers.learner_forward import attention_backend, full_logprobs, shared_prefix_logprobs
 from relate_ray.workers.onednn_linear import use_onednn_linears
@@ -54,6 +55,9 @@ class LearnerWorker:
         self._return_memory = bool(cfg.get("return_freed_memory")) and map_large_blocks()
         if not self._return_memory:
             reuse_freed_blocks()
+        # A loop at a frame-stack chunk's end maps memory on every call (relate_ray/workers/frame_stack.py):
+        # the bench's learner crossed one 15k times while it loaded and set up, none in its steps.
+        self.frame_chunks_cached = cache_frame_chunks()
         if master_addr is not None:
             self.setup(master_addr, master_port)
 
@@ -113,7 +117,8 @@ class LearnerWorker:
 
     def ready(self) -> dict:
         return {"rank": self.rank, "pid": os.getpid(), "node": ray.get_runtime_context().get_node_id(),
-                "accumulation": self.accumulation, "dtype": self.dtype}
+                "accumulation": self.accumulation, "dtype": self.dtype,
+                "frame_chunks_cached": self.frame_chunks_cached}
 
     def _logprobs(self, model, batch: LearnerBatch, trained: bool = False) -> torch.Tensor:
         """[n, T] response log-probs at the batch's sampling temperature. Gradient checkpointing turns

@@ -29,7 +29,13 @@ class RolloutWorker:
             os.environ["OMP_NUM_THREADS"] = str(threads)
         from relate_ray.dtypes import resolve_dtype
         from relate_ray.rollout.vllm_engine import build_llm
+        from relate_ray.workers.frame_stack import cache_frame_chunks
         from relate_ray.workers.heap import reuse_freed_blocks
+
+        # The engine's decode loop can sit on a frame-stack chunk boundary, depending on how deep
+        # Ray calls it: without this, streaming rollouts mapped and unmapped 180 chunks an engine
+        # step (relate_ray/workers/frame_stack.py).
+        self.frame_chunks_cached = cache_frame_chunks()
 
         if not return_freed_memory:
             # The engine runs in this process: each weight sync's reload builds the same temporaries
@@ -51,7 +57,8 @@ class RolloutWorker:
         import torch
 
         return {"pid": os.getpid(), "node": ray.get_runtime_context().get_node_id(), "version": self.version,
-                "dtype": self.dtype, "threads": torch.get_num_threads()}
+                "dtype": self.dtype, "threads": torch.get_num_threads(),
+                "frame_chunks_cached": self.frame_chunks_cached}
 
     def generate(self, prompt_ids: list[list[int]], n: int, temperature: float, top_p: float,
                  max_tokens: int, seed: int | None = None) -> dict:
