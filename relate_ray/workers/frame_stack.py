@@ -45,8 +45,10 @@ _library: ctypes.CDLL | None = None
 
 
 def applies() -> bool:
-    """True where frames live on chunked per-thread stacks: CPython 3.11 and later."""
-    return platform.python_implementation() == "CPython" and sys.version_info >= (3, 11)
+    """True where frames live on chunked per-thread stacks (CPython 3.11 and later) and the GIL
+    guards the arena allocator, as the one kept chunk needs (not the free-threaded builds)."""
+    return (platform.python_implementation() == "CPython" and sys.version_info >= (3, 11)
+            and not sysconfig.get_config_var("Py_GIL_DISABLED"))
 
 
 def build_library(cache: Path | None = None) -> Path:
