@@ -3,9 +3,9 @@
 CPython 3.11 and 3.12 keep Python frames on a per-thread stack made of 16 KiB chunks: a call that
 does not fit in the current chunk maps a new one (mmap), and the return of the frame that opened it
 unmaps it (munmap). A loop that calls across a chunk's end pays both on every call, plus the fresh
-pages' faults and, with a second thread running, a TLB shootdown on every unmap (CPython gh-142183;
-3.13 and later cache one chunk per thread). Whether a loop sits at that boundary is an accident of
-how deep it was called.
+pages' faults and, with a second thread running, a TLB shootdown on every unmap (CPython
+gh-142183; fixed in 2026 releases of 3.13 and 3.14 by caching one chunk per thread, not in 3.11 or
+3.12). Whether a loop sits at that boundary is an accident of how deep it was called.
 
 Found in the rollout actor: the compiled vLLM engine's decode loop sat on the boundary when Ray
 drove `generate_stream` as a streaming generator (how the fleet calls it), one frame shallower than
@@ -17,7 +17,7 @@ way moved the loop off the boundary.
 
 `cache_frame_chunks` fixes it where the cost arises, for any depth: it wraps the interpreter's arena
 allocator (which serves the chunks) so that one freed chunk is kept for the next request of that
-size, as CPython 3.13 does per thread. The wrapper is C (`frame_chunk_cache.c`, built here with the
+size, as CPython's fix does per thread. The wrapper is C (`frame_chunk_cache.c`, built here with the
 system's C compiler on first use, a fraction of a second); without a compiler the process runs as
 before and says so once.
 """
