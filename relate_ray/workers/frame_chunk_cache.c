@@ -3,9 +3,10 @@
  * CPython 3.11-3.12 keep Python frames on a per-thread stack of 16 KiB chunks, mapped with mmap
  * when a call does not fit and unmapped when the frame that opened the chunk returns. A loop whose
  * calls cross a chunk's end maps and unmaps one on every call (CPython gh-142183, fixed in 2026
- * releases of 3.13 and 3.14 by caching one chunk per thread). This wraps the interpreter's arena allocator, which serves
- * those chunks, so that one freed block of `cached_size` bytes is kept and handed to the next
- * request of that size; every other block goes to the allocator it wraps, which made them all.
+ * releases of 3.13 and 3.14 by caching one chunk per thread). This wraps the interpreter's arena
+ * allocator, which serves those chunks, so that one freed block of `cached_size` bytes is kept and
+ * handed to the next request of that size; every other block goes to the allocator it wraps, which
+ * made them all.
  * The arena allocator is only called with the GIL held, so the one cached block needs no lock.
  */
 #include <stddef.h>
