@@ -27,13 +27,11 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import logging
-import os
 import platform
 import shutil
 import subprocess
 import sys
 import sysconfig
-import tempfile
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -55,29 +53,22 @@ def build_library(cache: Path | None = None) -> Path:
     """The wrapper's shared library, compiled into the relate_ray cache (once per source and
     interpreter version). Raises RuntimeError if there is no C compiler or it fails."""
     from relate_ray.assets import cache_dir
+    from relate_ray.fsutil import atomic_path
 
-    source = SOURCE.read_bytes()
-    tag = hashlib.sha256(source + sys.version.encode()).hexdigest()[:16]
+    tag = hashlib.sha256(SOURCE.read_bytes() + sys.version.encode()).hexdigest()[:16]
     target = (cache or cache_dir()) / "native" / f"frame_chunk_cache-{tag}.so"
     if target.exists():
         return target
-    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
-    if shutil.which(compiler) is None:
-        compiler = shutil.which("cc") or shutil.which("gcc")
-        if compiler is None:
-            raise RuntimeError("no C compiler (cc or gcc) on PATH")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # Built under a temporary name and renamed: processes starting together never load a half-written file.
-    with tempfile.NamedTemporaryFile(dir=target.parent, suffix=".so", delete=False) as partial:
-        pass
-    try:
-        done = subprocess.run([compiler, "-O2", "-shared", "-fPIC", "-o", partial.name, str(SOURCE)],
+    configured = (sysconfig.get_config_var("CC") or "cc").split()[0]  # the compiler Python was built with
+    compiler = shutil.which(configured) or shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        raise RuntimeError("no C compiler (cc or gcc) on PATH")
+    # Renamed into place once built: processes starting together never load a half-written file.
+    with atomic_path(target) as partial:
+        done = subprocess.run([compiler, "-O2", "-shared", "-fPIC", "-o", str(partial), str(SOURCE)],
                               capture_output=True, text=True)
         if done.returncode != 0:
             raise RuntimeError(f"{compiler} failed on {SOURCE}: {done.stderr.strip()[-500:]}")
-        os.replace(partial.name, target)
-    finally:
-        Path(partial.name).unlink(missing_ok=True)
     return target
 
 
