@@ -66,6 +66,25 @@ def test_one_token_responses_are_scored_by_the_prompt_pass_alone(tiny_llama):
     assert torch.allclose(one, full, atol=1e-5)
 
 
+def test_a_batch_of_several_prompts_takes_two_passes_with_the_full_forwards_numbers(tiny_llama):
+    # All prompts in one padded pass, all responses in one more, whatever the number of prompts: a
+    # pass per prompt (the earlier loop) ran five here. A one-token prompt (no prompt tokens
+    # in the cache, only the padding, which its row must not attend to) rides along with the others.
+    prompts = [[5, 9, 14, 3, 22, 7], [7], [40, 41, 42], [7], [5, 9, 14, 3, 22, 7]]
+    responses = [[11, 12, 13], [4, 5], [50, 51, 52, 53], [6], [80]]
+    calls = []
+    hook = tiny_llama.register_forward_pre_hook(lambda module, args: calls.append(1))
+    try:
+        with torch.no_grad():
+            shared = shared_prefix_logprobs(tiny_llama, prompts, *pad_tokens(responses, 0), pad_id=0)
+    finally:
+        hook.remove()
+    with torch.no_grad():
+        full = full_logprobs(tiny_llama, prompts, *pad_tokens(responses, 0), pad_id=0)
+    assert len(calls) == 2
+    assert torch.allclose(shared, full, atol=1e-5)
+
+
 def test_a_frozen_models_output_matrix_is_never_copied_per_response(tiny_llama):
     # The reference model's weights do not require grad. With the response pass's logits taken from a
     # slice of its hidden states, torch.matmul ran the output projection as a batched matmul over a
@@ -112,4 +131,8 @@ def test_math_attention_replaces_flash_with_the_same_values_and_grads(tiny_llama
         results[math] = (logp.float(), _grads(model).float(), flash)
     assert results[False][2] and not results[True][2]  # torch's choice is flash; the math backend is not
     assert torch.allclose(results[True][0], results[False][0], atol=0.05)
-    assert torch.allclose(results[True][1], results[False][1], atol=0.05, rtol=0.05)
+    # bf16 gradients: within 2 % of the largest one (both backends differ from fp32's by about 1 %; a
+    # wrong attention is off by the gradient's own size). Element by element, rounding lands one of
+    # 21,696 outside any fixed tolerance by chance.
+    difference = (results[True][1] - results[False][1]).abs().max()
+    assert difference <= 0.02 * results[False][1].abs().max(), difference
