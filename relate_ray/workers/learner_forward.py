@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import torch
 
-from relate_ray.algo.logprobs import pack_sequences, response_logprobs, token_logprobs
+from relate_ray.algo.logprobs import pack_sequences, pad_tokens, response_logprobs, token_logprobs
 
 
 def attention_backend(math: bool):
@@ -110,12 +110,9 @@ def _prompt_cache(model, prompts: list[tuple[int, ...]], pad_id: int, device):
     """The KV cache of every prompt but its last token, one row per prompt, right-padded to the longest;
     None when every prompt is one token. No logits (an empty slice folds into an empty GEMM), and no
     attention mask: causal attention keeps each prompt's positions from the padding after them."""
-    width = max(len(p) for p in prompts) - 1
-    if width == 0:
+    ids, _ = pad_tokens([prompt[:-1] for prompt in prompts], pad_id)
+    if ids.shape[1] == 0:
         return None
-    ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
-    for row, prompt in enumerate(prompts):
-        ids[row, :len(prompt) - 1] = torch.tensor(prompt[:-1], dtype=torch.long)
     cache = model(input_ids=ids.to(device), use_cache=True, logits_to_keep=slice(0, 0)).past_key_values
     if cache is None:
         raise RuntimeError("the model returned no KV cache (gradient checkpointing disables it): "
