@@ -59,8 +59,9 @@ class WeightLoaderExtension:
     def _relate_reload(self, tensors: Iterator) -> int:
         """Load (name, tensor) pairs into the running model in place; returns how many.
 
-        reload_weights (not model.load_weights): the CPU backend repacks linear weights after the
-        first load, and only the model runner's reload path maps fresh HF-layout tensors onto them.
+        Not model.load_weights alone: the CPU backend repacks linear weights after the first load and
+        leaves their parameters empty. DirectReload (relate_ray.sync.direct_reload) hands them back
+        checkpoint-layout buffers and repacks; other models go through the model runner's reload_weights.
         """
         import torch
 
@@ -73,13 +74,27 @@ class WeightLoaderExtension:
                 total += _chunked_sum(tensor)
                 yield name, tensor
 
-        self.model_runner.reload_weights(weights_iterator=counted())
+        direct = self._relate_direct_reload()
+        if direct is not None:
+            direct.load(counted())
+        else:
+            self.model_runner.reload_weights(weights_iterator=counted())
         # A streamed source must be read to its end, or the sender would wait on us forever.
         for _ in tensors:
             count += 1
-        _refresh_tied_lm_head(self.model_runner.model)
+        if direct is None:
+            _refresh_tied_lm_head(self.model_runner.model)
         self.relate_loaded_sum = float(total)
         return count
+
+    def _relate_direct_reload(self):
+        """The model's DirectReload (built at the first load), or None where it does not apply."""
+        from relate_ray.sync.direct_reload import DirectReload
+
+        if not hasattr(self, "relate_direct"):
+            model = self.model_runner.model
+            self.relate_direct = DirectReload(model) if DirectReload.supports(model) else None
+        return self.relate_direct
 
     def relate_load_weights(self, paths: list[str]) -> int:
         """Load every tensor of the given safetensors buckets (shm backend)."""
