@@ -102,6 +102,10 @@ class RolloutConfig:
     # bf16, 0.77 -> 0.50 s in a float32 bench) and the engine keeps its reload's peak (+0.5 GB for
     # the 135M policy in float32). true (lean): glibc's defaults, for models that fill the machine.
     return_freed_memory: bool = False
+    # How a weight sync loads a new version into the engine: true, through the model's own loaders
+    # and repack, without vLLM's layer-wise reload machinery (relate_ray/sync/direct_reload.py; the
+    # same values, measured faster); false, vLLM's `reload_weights`, the reference it is tested against.
+    direct_reload: bool = True
 
 
 @dataclass

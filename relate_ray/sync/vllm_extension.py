@@ -87,13 +87,28 @@ class WeightLoaderExtension:
         self.relate_loaded_sum = float(total)
         return count
 
-    def _relate_direct_reload(self):
-        """The model's DirectReload (built at the first load), or None where it does not apply."""
+    def relate_use_direct_reload(self, wanted: bool) -> bool:
+        """Load weight versions through DirectReload (relate_ray.sync.direct_reload) where the model
+        allows it, or through vLLM's reload_weights; returns whether DirectReload will be used."""
         from relate_ray.sync.direct_reload import DirectReload
 
+        model = self.model_runner.model
+        self.relate_direct = DirectReload(model) if wanted and DirectReload.supports(model) else None
+        return self.relate_direct is not None
+
+    def relate_weight_bytes(self) -> int:
+        """Bytes of the model's weights in checkpoint layout and the engine's dtype (what one load
+        brings in), from the metadata vLLM recorded when it created the model: the packed layers'
+        own parameters are empty."""
+        from vllm.model_executor.model_loader.reload.layerwise import get_layerwise_info
+
+        return sum(meta.numel() * meta.element_size() for module in self.model_runner.model.modules()
+                   for meta in get_layerwise_info(module).restore_metadata[0].values())
+
+    def _relate_direct_reload(self):
+        """The DirectReload chosen by relate_use_direct_reload (by default: where the model allows it)."""
         if not hasattr(self, "relate_direct"):
-            model = self.model_runner.model
-            self.relate_direct = DirectReload(model) if DirectReload.supports(model) else None
+            self.relate_use_direct_reload(True)
         return self.relate_direct
 
     def relate_load_weights(self, paths: list[str]) -> int:

@@ -125,7 +125,7 @@ def build_actors(cfg, data: RunData, run_id: str) -> Actors:
     rollout = {a.name: RolloutWorker.options(**actor_options(a, groups), **restartable).remote(
         str(data.policy_path), cfg.model.dtype, cfg.seed + a.index, rc.max_model_len, rc.kv_cache_gib,
         rc.gpu_memory_utilization, rc.threads or max(1, cores // rc.num_workers), rc.compile,
-        rc.return_freed_memory)
+        rc.return_freed_memory, rc.direct_reload)
         for a in plan.of("rollout")}
     lcfg = learner_config(cfg, data.tokenizer)
     threads = cfg.learner.threads or max(1, cores // cfg.learner.num_ranks)

@@ -64,6 +64,20 @@ def reuse_freed_blocks(largest: int = LARGEST_REUSED_BYTES) -> bool:
     return bool(_LIBC.mallopt(_M_MMAP_THRESHOLD, largest)) and bool(_LIBC.mallopt(_M_TRIM_THRESHOLD, -1))
 
 
+def reserve_heap(nbytes: int, chunk: int = 128 << 20) -> int:
+    """Fault in `nbytes` of heap pages and free them (in chunks below the mmap threshold), so that the
+    heap holds that much resident free memory: with reuse_freed_blocks nothing is trimmed, and later
+    allocations take these pages instead of growing the heap onto fresh ones. Returns the bytes
+    reserved (0 without glibc)."""
+    if _LIBC is None or nbytes <= 0:
+        return 0
+    import torch
+
+    blocks = [torch.empty(min(chunk, nbytes - start), dtype=torch.uint8).fill_(0) for start in range(0, nbytes, chunk)]
+    del blocks
+    return nbytes
+
+
 def return_free_heap() -> bool:
     """Give the heap's free pages back to the OS (glibc's malloc_trim(0)); True if any were."""
     return bool(_LIBC.malloc_trim(0)) if _LIBC is not None else False

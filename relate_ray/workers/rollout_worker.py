@@ -19,10 +19,11 @@ log = logging.getLogger(__name__)
 class RolloutWorker:
     def __init__(self, model_path: str, dtype: str, seed: int, max_model_len: int, kv_cache_gib: int,
                  gpu_memory_utilization: float, threads: int = 0, compile: bool = False,
-                 return_freed_memory: bool = True) -> None:
+                 return_freed_memory: bool = True, direct_reload: bool = True) -> None:
         """threads: CPU threads of the engine (0: leave Ray's setting, one per CPU the actor asked).
         compile: torch.compile the model (`rollout.compile`) instead of running it eagerly.
-        return_freed_memory: false reuses freed heap pages in this process (`rollout.return_freed_memory`)."""
+        return_freed_memory: false reuses freed heap pages in this process (`rollout.return_freed_memory`).
+        direct_reload: weight syncs load through DirectReload, false through vLLM's reload (`rollout.direct_reload`)."""
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
         if threads:
             # Before torch loads: its thread pool and vLLM-CPU's thread binding both read it once.
@@ -30,7 +31,7 @@ class RolloutWorker:
         from relate_ray.dtypes import resolve_dtype
         from relate_ray.rollout.vllm_engine import build_llm
         from relate_ray.workers.frame_stack import cache_frame_chunks
-        from relate_ray.workers.heap import reuse_freed_blocks
+        from relate_ray.workers.heap import reserve_heap, reuse_freed_blocks
 
         # The engine's decode loop can sit on a frame-stack chunk boundary, depending on how deep
         # Ray calls it: without this, streaming rollouts mapped and unmapped 180 chunks an engine
@@ -50,6 +51,13 @@ class RolloutWorker:
                              kv_cache_gib=kv_cache_gib, gpu_memory_utilization=gpu_memory_utilization,
                              worker_extension_cls="relate_ray.sync.vllm_extension.WeightLoaderExtension",
                              logprobs_mode="processed_logprobs", compile=compile)
+        self.llm.collective_rpc("relate_use_direct_reload", args=(direct_reload,))
+        if not return_freed_memory:
+            # A weight load's working set, resident in the heap from the start: without it the heap
+            # grew onto fresh pages during the first loads of a run (+70 to +180 MB each, as the
+            # rollouts between them fragment what a load freed), and each such load took 0.37-0.51 s
+            # instead of 0.23-0.26 (SmolLM2-135M, float32; README Performance, "The engine's reload").
+            reserve_heap(int(self.llm.collective_rpc("relate_weight_bytes")[0]))
         self.version = 0
         self.weight_group: str | None = None  # the backend of the broadcast group joined, if any
 
