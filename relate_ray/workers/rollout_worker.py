@@ -53,11 +53,13 @@ class RolloutWorker:
                              logprobs_mode="processed_logprobs", compile=compile)
         self.llm.collective_rpc("relate_use_direct_reload", args=(direct_reload,))
         if not return_freed_memory:
-            # A weight load's working set, resident in the heap from the start: without it the heap
-            # grew onto fresh pages during the first loads of a run (+70 to +180 MB each, as the
-            # rollouts between them fragment what a load freed), and each such load took 0.37-0.51 s
-            # instead of 0.23-0.26 (SmolLM2-135M, float32; README Performance, "The engine's reload").
-            reserve_heap(int(self.llm.collective_rpc("relate_weight_bytes")[0]))
+            # Room for a weight load's working set, resident in the heap from the start: without it
+            # the heap grew onto fresh pages during the first loads of a run (+70 to +180 MB each, as
+            # the rollouts between them fragment what a load freed), and each such load took 0.37-0.51 s
+            # instead of 0.23-0.26 (SmolLM2-135M, float32). One load's bytes sufficed in float32, not
+            # in bf16 (loads 2-7 of a run still faulted in 37-77 MB, 0.27-0.38 s); twice them, every
+            # load 0.17-0.20 s (README Performance, "The engine's reload").
+            reserve_heap(2 * int(self.llm.collective_rpc("relate_weight_bytes")[0]))
         self.version = 0
         self.weight_group: str | None = None  # the backend of the broadcast group joined, if any
 
