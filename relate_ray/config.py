@@ -100,7 +100,9 @@ class RolloutConfig:
     # The engine's heap, as learner.return_freed_memory: false (fast) reuses freed pages, so a weight
     # sync's reload faults in no fresh memory (SmolLM2-135M: reload 0.31-0.34 s -> 0.22-0.23 s in
     # bf16, 0.77 -> 0.50 s in a float32 bench) and the engine keeps its reload's peak (+0.5 GB for
-    # the 135M policy in float32). true (lean): glibc's defaults, for models that fill the machine.
+    # the 135M policy in float32); on CPU it also reserves twice a load's bytes in the heap at start,
+    # so the first loads of a run do not grow it onto fresh pages (README Performance, "The engine's
+    # reload"). true (lean): glibc's defaults and no reserve, for models that fill the machine.
     return_freed_memory: bool = False
     # How a weight sync loads a new version into the engine: true, through the model's own loaders
     # and repack, without vLLM's layer-wise reload machinery (relate_ray/sync/direct_reload.py; the

@@ -45,9 +45,8 @@ class DirectReload:
     between loads it measured no faster: the freed heap pages are reused either way)."""
 
     def __init__(self, model: torch.nn.Module) -> None:
-        from vllm.model_executor.model_loader.reload.layerwise import get_layerwise_info
-
         from vllm.model_executor.layers.vocab_parallel_embedding import ParallelLMHead, VocabParallelEmbedding
+        from vllm.model_executor.model_loader.reload.layerwise import get_layerwise_info
 
         self.model = model
         # Every layer whose weights the post-load processing turns into kernel form, in model order,

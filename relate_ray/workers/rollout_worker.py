@@ -52,7 +52,9 @@ class RolloutWorker:
                              worker_extension_cls="relate_ray.sync.vllm_extension.WeightLoaderExtension",
                              logprobs_mode="processed_logprobs", compile=compile)
         self.llm.collective_rpc("relate_use_direct_reload", args=(direct_reload,))
-        if not return_freed_memory:
+        from vllm.platforms import current_platform
+
+        if not return_freed_memory and current_platform.is_cpu():
             # Room for a weight load's working set, resident in the heap from the start: without it
             # the heap grew onto fresh pages during the first loads of a run (+70 to +180 MB each, as
             # the rollouts between them fragment what a load freed), and each such load took 0.37-0.51 s
