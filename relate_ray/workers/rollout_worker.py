@@ -56,8 +56,8 @@ class RolloutWorker:
 
         if not return_freed_memory and current_platform.is_cpu():
             # Room for a weight load's working set, resident in the heap from the start: without it
-            # the heap grew onto fresh pages during the first loads of a run (+70 to +180 MB each, as
-            # the rollouts between them fragment what a load freed), and each such load took 0.37-0.51 s
+            # the heap grew onto fresh pages during the first loads of a run (+70 to +180 MB each; most
+            # likely the rollouts between them fragment what a load freed), and each such load took 0.37-0.51 s
             # instead of 0.23-0.26 (SmolLM2-135M, float32). One load's bytes sufficed in float32, not
             # in bf16 (loads 2-7 of a run still faulted in 37-77 MB, 0.27-0.38 s); twice them, every
             # load 0.17-0.20 s (README Performance, "The engine's reload").
