@@ -56,6 +56,10 @@ def _refresh_tied_lm_head(model) -> None:
 
 
 class WeightLoaderExtension:
+    # The DirectReload that loads weight versions, once relate_use_direct_reload chose it (the rollout
+    # worker does at start); None: vLLM's reload_weights.
+    relate_direct = None
+
     def _relate_reload(self, tensors: Iterator) -> int:
         """Load (name, tensor) pairs into the running model in place; returns how many.
 
@@ -74,7 +78,7 @@ class WeightLoaderExtension:
                 total += _chunked_sum(tensor)
                 yield name, tensor
 
-        direct = self._relate_direct_reload()
+        direct = self.relate_direct
         if direct is not None:
             direct.load(counted())
         else:
@@ -104,12 +108,6 @@ class WeightLoaderExtension:
 
         return sum(meta.numel() * meta.element_size() for module in self.model_runner.model.modules()
                    for meta in get_layerwise_info(module).restore_metadata[0].values())
-
-    def _relate_direct_reload(self):
-        """The DirectReload chosen by relate_use_direct_reload (by default: where the model allows it)."""
-        if not hasattr(self, "relate_direct"):
-            self.relate_use_direct_reload(True)
-        return self.relate_direct
 
     def relate_load_weights(self, paths: list[str]) -> int:
         """Load every tensor of the given safetensors buckets (shm backend)."""
