@@ -106,20 +106,21 @@ def test_the_last_step_is_evaluated_on_the_held_out_ads_it_writes(tiny_run):
 def test_weights_reach_the_rollout_engine_every_step(tiny_run):
     from safetensors.torch import load_file
 
+    from relate_ray.sync.fingerprint import weights_fingerprint
+
     rows = read_metrics(tiny_run)
     # Bucketed, not per parameter: every tensor of the policy (2 layers x 9 + embedding + norm) in one call.
     assert rows[0]["sync/tensors"] == 20 and rows[0]["sync/buckets"] == 1
     assert all(r["grad_norm"] > 0 for r in rows)  # the learner moved every step
-    # After each step the sum of what the engine loaded is that of the learner's weights saved at
-    # that step, and of no other step's (fp32 engine here; the engine sums float32 rows in float64,
-    # so they agree to ~1e-8): it got every step's weights.
+    # After each step the fingerprint of what the engine loaded (its tensors' bits) is that of the
+    # learner's weights saved at that step, and of no other step's (fp32 engine here, so the published
+    # tensors are the saved ones bit for bit): it got every step's weights, all of them.
     totals = {}
     for row in rows:
         saved = load_file(tiny_run / "checkpoints" / f"step_{row['step']}" / "model.safetensors")
-        totals[row["step"]] = sum(t.double().sum().item() for t in saved.values())
+        totals[row["step"]] = weights_fingerprint(saved.values())
     for row in rows:
-        matches = [step for step, total in totals.items()
-                   if row["sync/rollout_checksum"] == pytest.approx(total, rel=1e-7)]
+        matches = [step for step, total in totals.items() if row["sync/rollout_checksum"] == total]
         assert matches == [row["step"]], (row["step"], row["sync/rollout_checksum"], totals)
 
 

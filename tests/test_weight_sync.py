@@ -7,6 +7,8 @@ actors, real vLLM engines and real DeepSpeed learners)."""
 import numpy as np
 import pytest
 
+from relate_ray.sync.fingerprint import weights_fingerprint
+
 pytestmark = pytest.mark.slow
 
 
@@ -140,12 +142,11 @@ def test_rollout_engine_samples_with_the_learners_new_weights(actors, backend, t
     assert learner_moved > 0.5
     assert abs((after.sum() - before.sum()) - learner_moved) < 0.1 * learner_moved  # the engine moved with it
     assert np.allclose(after, learner_after, atol=2e-2)
-    # Every tensor arrived: the sum of what the engine loaded (float32 rows summed in float64) is the
-    # learner's weights' sum; a bucket or a tensor left out would move it far more than 1e-7.
+    # Every tensor arrived, bit for bit: the fingerprint of what the engine loaded is the learner's
+    # saved weights' (a bucket or a tensor left out, or one value changed, would move it).
     saved_dir = tmp_path_factory.mktemp(f"learner-{backend}")
     ray.get(learner.save_model.remote(str(saved_dir), str(tiny_policy_dir)))
-    total = sum(t.double().sum().item() for t in load_file(saved_dir / "model.safetensors").values())
-    assert stats["sync/rollout_checksum"] == pytest.approx(total, rel=1e-7)
+    assert stats["sync/rollout_checksum"] == weights_fingerprint(load_file(saved_dir / "model.safetensors").values())
     weights.close()
     assert not list(tmp_path.iterdir())  # the shm buckets (reused by each sync) are freed at close
 
@@ -180,8 +181,7 @@ def test_a_worker_behind_the_steps_weights_is_resynced_over_a_new_gloo_group_and
     assert [c["token_ids"] for c in groups[0]] == [c["token_ids"] for c in again[0]]
     saved_dir = tmp_path / "learner"
     ray.get(learner.save_model.remote(str(saved_dir), str(tiny_policy_dir)))
-    total = sum(t.double().sum().item() for t in load_file(saved_dir / "model.safetensors").values())
-    assert ray.get(rollout.checksum.remote()) == pytest.approx(total, rel=1e-7)
+    assert ray.get(rollout.checksum.remote()) == weights_fingerprint(load_file(saved_dir / "model.safetensors").values())
     weights.close()
 
 

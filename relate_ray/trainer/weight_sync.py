@@ -83,7 +83,8 @@ class WeightSync:
             _check_counts(manifest, loaded, version)
         else:
             manifest, loaded = self._shm_sync(range(len(self.rollout)), version, times)
-        # The sum of what the engine loaded, as it loaded it: in the log, new weights arrived every step.
+        # The fingerprint of what the engine loaded, as it loaded it (relate_ray.sync.fingerprint): in
+        # the log, new weights arrived every step; tests compare it with the learner's saved weights'.
         t = time.perf_counter()
         alive = [w for w, count in zip(self.rollout, loaded) if count is not None]
         checksum = ray.get(alive[0].checksum.remote()) if alive else float("nan")

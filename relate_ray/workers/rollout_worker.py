@@ -131,8 +131,9 @@ class RolloutWorker:
         self.version = version
         return int(counts[0])
 
-    def checksum(self) -> float:
-        return float(self.llm.collective_rpc("relate_checksum")[0])
+    def checksum(self) -> int:
+        """The fingerprint of the weights this engine last loaded (relate_ray.sync.fingerprint)."""
+        return int(self.llm.collective_rpc("relate_checksum")[0])
 
     def prompt_logprobs(self, prompt_ids: list[int], response_ids: list[int]) -> list[float]:
         """Log-probs the engine gives each response token after the prompt (for sync checks)."""
