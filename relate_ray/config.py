@@ -155,6 +155,11 @@ class LearnerConfig:
     # bf16 is native a default step is 1.7x faster (`bench learner-step`: 12.2 s against 20.5 s on
     # avx512_bf16), and the engine loads the learner's own bf16 weights.
     dtype: str = "auto"
+    # The frozen reference model's dtype (it only gives the KL term's log-probs, with no gradient):
+    # auto (bfloat16 where this node computes it natively, else the training dtype) | float32 |
+    # bfloat16. In a float32 run on a native-bf16 CPU, auto halves the reference pass (README
+    # Performance, "The reference in bf16").
+    reference_dtype: str = "auto"
     # epsilon (eq. 6): clip range [1 - clip_eps, 1 + clip_eps_high]; clip_eps_high null = clip_eps.
     clip_eps: float = 0.2
     clip_eps_high: Optional[float] = None

@@ -31,3 +31,17 @@ def resolve_dtype(dtype: str) -> str:
         log.warning("dtype auto: cannot read the CPU flags (%s); running float32 (set the dtype to choose)", err)
         return "float32"
     return "bfloat16" if ("avx512_bf16" in flags or "amx_bf16" in flags) else "float32"
+
+
+def reference_dtype(wanted: str, training_dtype: str) -> str:
+    """learner.reference_dtype on this node: `auto` is bfloat16 where the node computes it natively
+    (resolve_dtype), else the training dtype; any other name comes back unchanged.
+
+    The frozen reference only gives the KL term's log-probs, never a gradient, so in a float32 run its
+    precision bounds just that term's accuracy: bf16 against fp32 weights of SmolLM2-135M moved its
+    log-probs by 0.03-0.04 a token on average, a k3 KL of 1.2-2.3e-3 where fp32 gives 0 (README
+    Performance, "The reference in bf16"), and halved the reference pass.
+    """
+    if wanted != "auto":
+        return wanted
+    return "bfloat16" if resolve_dtype("auto") == "bfloat16" else training_dtype

@@ -71,6 +71,8 @@ def validate_config(cfg) -> None:
            cfg.learner.micro_batch_size)
     check_setting(cfg.learner.dtype in ("auto", "float32", "bfloat16"), "learner.dtype", "must be auto, float32 or bfloat16",
                   cfg.learner.dtype)
+    check_setting(cfg.learner.reference_dtype in ("auto", "float32", "bfloat16"), "learner.reference_dtype",
+                  "must be auto, float32 or bfloat16", cfg.learner.reference_dtype)
     check_setting(0 < cfg.learner.clip_eps < 1, "learner.clip_eps", "must be in (0, 1)", cfg.learner.clip_eps)
     check_setting(cfg.learner.beta >= 0, "learner.beta", "must be >= 0", cfg.learner.beta)
     check_setting(cfg.learner.kl_kind in KL_KINDS, "learner.kl_kind", f"must be one of {', '.join(KL_KINDS)}",

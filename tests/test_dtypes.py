@@ -31,3 +31,34 @@ def test_the_learners_auto_is_the_engines_dtype_and_an_explicit_one_is_kept():
     assert learner_dtype(cfg) == "float32"
     cfg.model.dtype, cfg.learner.dtype = "bfloat16", "float32"
     assert learner_dtype(cfg) == "float32"
+
+
+@pytest.mark.parametrize("flags, training, expected", [
+    (AVX2_ONLY, "float32", "float32"),  # bf16 would be emulated: the reference stays with the policy
+    (AVX2_ONLY, "bfloat16", "bfloat16"),  # a forced-bf16 run keeps its reference as before
+    (ZEN4, "float32", "bfloat16"),
+    (SAPPHIRE_RAPIDS, "float32", "bfloat16"),
+    (SAPPHIRE_RAPIDS, "bfloat16", "bfloat16")])
+def test_the_reference_runs_bf16_where_native_and_else_in_the_training_dtype(monkeypatch, flags, training, expected):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(dtypes, "open", lambda *a, **k: io.StringIO(flags), raising=False)
+    assert dtypes.reference_dtype("auto", training) == expected
+    assert dtypes.reference_dtype("float32", training) == "float32"  # an explicit choice is kept
+
+
+def test_the_reference_dtype_reaches_the_learner_and_a_wrong_one_is_refused():
+    from transformers import AutoTokenizer
+
+    from relate_ray.assets import resolve_model
+    from relate_ray.config import ConfigError
+    from relate_ray.trainer.setup import learner_config
+    from relate_ray.validation import validate_config
+
+    cfg = OmegaConf.structured(RelateConfig)
+    cfg.learner.reference_dtype = "float32"  # the exact KL term, on any machine
+    assert learner_config(cfg, AutoTokenizer.from_pretrained(resolve_model(cfg.model.policy)))["reference_dtype"] == "float32"
+    cfg.learner.reference_dtype = "float16"
+    with pytest.raises(ConfigError, match="learner.reference_dtype"):
+        validate_config(cfg)

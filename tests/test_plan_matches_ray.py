@@ -13,6 +13,7 @@ from hydra import compose, initialize_config_dir
 
 from relate_ray.config import register_configs
 from relate_ray.data.prompts import DEFAULT_CONF_DIR
+from relate_ray.dtypes import reference_dtype
 from test_training_e2e import TINY, launch
 
 pytestmark = pytest.mark.slow
@@ -77,7 +78,11 @@ def test_the_built_actors_are_the_dry_run_plan(tiny_policy_dir):
         # Both keep a freed frame-stack chunk (relate_ray/workers/frame_stack.py): the streaming
         # rollout's decode loop otherwise mapped and unmapped 180 chunks an engine step.
         assert rollout["frame_chunks_cached"]
-        assert all(info["frame_chunks_cached"] for info in ray.get([rank.ready.remote() for rank in actors.learners]))
+        learners = ray.get([rank.ready.remote() for rank in actors.learners])
+        assert all(info["frame_chunks_cached"] for info in learners)
+        # The frozen reference was loaded in learner.reference_dtype's choice for this machine (auto:
+        # bf16 where native, so here on an AVX-512 BF16 or AMX machine, the training dtype elsewhere).
+        assert all(info["reference_dtype"] == reference_dtype("auto", "float32") for info in learners)
         actors.weights.close()
     finally:
         ray.shutdown()

@@ -270,7 +270,8 @@ def bench_prompt(args: argparse.Namespace) -> dict:
 def bench_all(args: argparse.Namespace) -> dict:
     from pathlib import Path
 
-    from relate_ray.bench.side_by_side import run, table
+    from relate_ray.bench.report_table import table
+    from relate_ray.bench.side_by_side import run
 
     report = run(Path(args.out), args.dtype)
     sys.stdout.write(table(report) + "\n")

@@ -210,6 +210,8 @@ def roofline_section(path: str, dtype: str, prompt_ids: list[list[int]], step: d
     from relate_ray.bench.roofline import ModelShape, backward_flops, causal_attended, forward_flops, gemm_rate, \
         memory_bandwidth
     from relate_ray.bench.kernels import decode_gemm_seconds, learner_kernels
+    from relate_ray.config import LearnerConfig
+    from relate_ray.dtypes import reference_dtype
     from relate_ray.workers.onednn_linear import onednn_available
 
     shape = ModelShape.from_config(AutoConfig.from_pretrained(path))
@@ -221,24 +223,34 @@ def roofline_section(path: str, dtype: str, prompt_ids: list[list[int]], step: d
             attended = causal_attended([len(ids)]) + G * sum(len(ids) + t for t in range(1, int(response) + 1))
             flops.append(forward_flops(shape, len(ids) + G * int(response), attended, G * int(response)))
     forward = statistics.mean(flops) * PROMPTS  # one step's forward over its prompts
-    torch_dtype = torch.bfloat16 if dtype == "bfloat16" else torch.float32
     tokens = int(statistics.mean(len(i) for i in prompt_ids) + G * response)
-    # float32: torch.matmul is MKL's sgemm, the learner's linear layers are oneDNN's (learner.onednn_linear);
-    # the machine's GEMM rate is the faster of the two.
-    kernels = ["matmul", "onednn"] if torch_dtype == torch.float32 and onednn_available() else ["matmul"]
-    rates = {name if kernel == "matmul" else f"{name}/{kernel}": gemm_rate(tokens, k, n, torch_dtype, threads, kernel=kernel)
-             for kernel in kernels
-             for name, (k, n) in {"mlp_up": (shape.hidden, shape.intermediate),
-                                  "mlp_down": (shape.intermediate, shape.hidden),
-                                  "attention_q": (shape.hidden, shape.heads * shape.head_dim)}.items()}
+
+    def gemm_rates(name_of_dtype: str) -> dict[str, float]:
+        # float32: torch.matmul is MKL's sgemm, the learner's linear layers are oneDNN's
+        # (learner.onednn_linear); the machine's GEMM rate is the faster of the two.
+        torch_dtype = torch.bfloat16 if name_of_dtype == "bfloat16" else torch.float32
+        kernels = ["matmul", "onednn"] if torch_dtype == torch.float32 and onednn_available() else ["matmul"]
+        return {name if kernel == "matmul" else f"{name}/{kernel}": gemm_rate(tokens, k, n, torch_dtype, threads, kernel=kernel)
+                for kernel in kernels
+                for name, (k, n) in {"mlp_up": (shape.hidden, shape.intermediate),
+                                     "mlp_down": (shape.intermediate, shape.hidden),
+                                     "attention_q": (shape.hidden, shape.heads * shape.head_dim)}.items()}
+
+    rates = gemm_rates(dtype)
     gemm = max(rates.values())
+    # The frozen reference runs in learner.reference_dtype (bf16 where native, in an fp32 run too):
+    # its pass is measured against that dtype's rate.
+    ref_dtype = reference_dtype(LearnerConfig.reference_dtype, dtype)
+    ref_gemm = gemm if ref_dtype == dtype else max(gemm_rates(ref_dtype).values())
     phases = {"reference": forward, "forward": forward, "backward": backward_flops(forward)}
     learner = {}
     for phase, work in phases.items():
         seconds = step.get(f"learner_{phase}", 0.0)
         achieved = work / seconds if seconds else 0.0
+        rate = ref_gemm if phase == "reference" else gemm
         learner[phase] = {"gflop": round(work / 1e9, 1), "s": seconds, "gflop_per_s": round(achieved / 1e9, 1),
-                          "of_gemm": round(achieved / gemm, 3)}
+                          "of_gemm": round(achieved / rate, 3), "dtype": ref_dtype if phase == "reference" else dtype,
+                          "gemm_gflop_per_s": round(rate / 1e9, 1)}
     # What bounds the learner: one group's forward + backward, profiled kernel by kernel.
     kernels = learner_kernels(path, dtype, prompt_ids[WARMUP_STEPS * PROMPTS], G, int(response), threads)
     kernels["gemm_of_rate"] = round(kernels["gemm_gflop_per_s"] * 1e9 / gemm, 3)
@@ -363,39 +375,3 @@ def run(out: Path, dtype: str) -> dict:
     report["grid"] = timed["grid"]
     (out / "bench.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
-
-
-def table(report: dict) -> str:
-    """The report as the README's Performance table."""
-    r, t, s = report["rollout"], report["train"], report["step"]
-    lines = ["| measure | relate-ray | baseline | ratio |", "|---|---|---|---|",
-             f"| rollout tokens/s ({r['sequences']} seqs, {r['dtype']}) | {r['vllm_tokens_per_s']} | "
-             f"{r['hf_tokens_per_s']} (transformers generate) | {r['speedup']}x |",
-             f"| training samples/s | {t['relate_samples_per_s']} | {t.get('trl_samples_per_s', 'n/a')} (TRL "
-             f"GRPOTrainer) | {t.get('speedup', 'n/a')}x |",
-             f"| step s: rollout / reward / learner / sync | {s.get('rollout')} / {s.get('reward')} / "
-             f"{s.get('learner')} / {s.get('sync')} | | sync {100 * s['sync_fraction']:.1f} % |"]
-    if "roofline" in report:
-        f = report["roofline"]
-        lines += ["", f"| roofline ({f['threads']} threads) | GFLOP | s | GFLOP/s | of the GEMM rate "
-                  f"({max(f['gemm_gflop_per_s'].values())} GFLOP/s) |", "|---|---|---|---|---|"]
-        lines += [f"| learner {phase} | {v['gflop']} | {v['s']} | {v['gflop_per_s']} | {100 * v['of_gemm']:.0f} % |"
-                  for phase, v in f["learner"].items()]
-        d = f["rollout_decode"]
-        lines.append(f"| rollout decode: weights read | {d['weight_mb']} MB a step | | {d['gb_per_s']} GB/s | "
-                     f"{100 * d['of_bandwidth']:.0f} % of {f['memory_gb_per_s']} GB/s copy bandwidth |")
-        if "learner_kernels" in f:
-            k, share = f["learner_kernels"], f["learner_kernels"]["share"]
-            lines += ["", "| what bounds it | GEMM kernels | attention | the rest |", "|---|---|---|---|",
-                      f"| learner forward + backward of a group ({k['seconds']['wall']} s, profiled) | "
-                      f"{100 * share['gemm']:.0f} % at {k['gemm_gflop_per_s']} GFLOP/s "
-                      f"({100 * k['gemm_of_rate']:.0f} % of the rate) | {100 * share['attention']:.0f} % | "
-                      f"{100 * share['other']:.0f} % |",
-                      f"| rollout decode step ({d['step_ms']} ms) | {d['gemm_step_ms']} ms at one row per sequence "
-                      f"({d['gemm_gb_per_s']} GB/s of weights{', ' + d['gemm_kernel'] if 'gemm_kernel' in d else ''}) | | |"]
-    lines += ["", "| grid point (relate preset) | samples | step s | rollout | reward | learner | sync | samples/s "
-              "| reward share |", "|---|---|---|---|---|---|---|---|---|"]
-    lines += [f"| {label} | {g['samples']} | {g['step_s']} | {g['rollout']} | {g['reward']} | {g['learner']} | "
-              f"{g['sync']} | {g['samples_per_s']} | {100 * g['reward_share']:.1f} % |"
-              for label, g in report.get("grid", {}).items()]
-    return "\n".join(lines)

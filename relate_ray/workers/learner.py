@@ -21,7 +21,7 @@ from relate_ray.algo.logprobs import pad_tokens
 from relate_ray.algo.loss import StepNormalizer, grpo_loss, sft_loss, truncated_is_weights
 from relate_ray.algo.mismatch import MismatchStats
 from relate_ray.checkpoint_layout import RESUME_DIR
-from relate_ray.dtypes import resolve_dtype
+from relate_ray.dtypes import reference_dtype, resolve_dtype
 from relate_ray.algo.learner_batch import LearnerBatch
 from relate_ray.workers.deepspeed_config import zero2_config
 from relate_ray.workers.frame_stack import cache_frame_chunks
@@ -84,7 +84,6 @@ class LearnerWorker:
         use_environment_ninja()  # and is rebuilt if another ninja version built it last
         deepspeed.init_distributed(dist_backend="nccl" if torch.cuda.is_available() else "gloo")
         self.dtype = resolve_dtype(cfg["dtype"])  # on this rank's node: `auto` is what its hardware runs
-        dtype = _DTYPES[self.dtype]
         policy = AutoModelForCausalLM.from_pretrained(model_path, torch_dtype=torch.float32)
         policy.config.use_cache = False
         if cfg["gradient_checkpointing"]:
@@ -94,11 +93,14 @@ class LearnerWorker:
         # pi_ref for the KL term; objective sft has none.
         self.reference = None
         if cfg["objective"] != "sft":
-            self.reference = AutoModelForCausalLM.from_pretrained(model_path, torch_dtype=dtype).eval()
+            self.reference_dtype = reference_dtype(cfg.get("reference_dtype", "auto"), self.dtype)
+            self.reference = AutoModelForCausalLM.from_pretrained(
+                model_path, torch_dtype=_DTYPES[self.reference_dtype]).eval()
             self.reference.requires_grad_(False)
         if cfg.get("onednn_linear") and self.dtype == "float32" and not torch.cuda.is_available():
             # float32 GEMMs through oneDNN (relate_ray/workers/onednn_linear.py; bf16 is oneDNN's already).
-            routed = sum(use_onednn_linears(m) for m in (policy, self.reference) if m is not None)
+            routed = sum(use_onednn_linears(m) for m in (policy, self.reference)
+                         if m is not None and next(m.parameters()).dtype == torch.float32)
             log.info("rank %d: %d linear layers through oneDNN in float32", rank, routed)
         # fused: one kernel over ZeRO's flat fp32 partition instead of a dozen full passes (CPU and CUDA).
         optimizer = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=cfg["lr"], weight_decay=cfg["weight_decay"],
@@ -118,6 +120,7 @@ class LearnerWorker:
     def ready(self) -> dict:
         return {"rank": self.rank, "pid": os.getpid(), "node": ray.get_runtime_context().get_node_id(),
                 "accumulation": self.accumulation, "dtype": self.dtype,
+                "reference_dtype": None if self.reference is None else str(next(self.reference.parameters()).dtype)[6:],
                 "frame_chunks_cached": self.frame_chunks_cached}
 
     def _logprobs(self, model, batch: LearnerBatch, trained: bool = False) -> torch.Tensor:
