@@ -70,7 +70,8 @@ def load_run_data(cfg) -> RunData:
 def learner_config(cfg, tokenizer) -> dict:
     lc = cfg.learner
     samples = cfg.trainer.prompts_per_step * cfg.rollout.group_size
-    return {"seed": cfg.seed, "dtype": learner_dtype(cfg), "reference_dtype": lc.reference_dtype, "lr": lc.lr, "weight_decay": lc.weight_decay,
+    return {"seed": cfg.seed, "dtype": learner_dtype(cfg), "reference_dtype": lc.reference_dtype, "lr": lc.lr,
+            "weight_decay": lc.weight_decay,
             "micro_batch_size": lc.micro_batch_size, "samples_per_rank": samples // lc.num_ranks,
             "grad_clip": lc.grad_clip, "clip_eps": lc.clip_eps, "clip_eps_high": lc.clip_eps_high,
             "beta": lc.beta, "kl_kind": lc.kl_kind, "loss_agg": lc.loss_agg,

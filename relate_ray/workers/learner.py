@@ -93,9 +93,9 @@ class LearnerWorker:
         # pi_ref for the KL term; objective sft has none.
         self.reference = None
         if cfg["objective"] != "sft":
-            self.reference_dtype = reference_dtype(cfg.get("reference_dtype", "auto"), self.dtype)
-            self.reference = AutoModelForCausalLM.from_pretrained(
-                model_path, torch_dtype=_DTYPES[self.reference_dtype]).eval()
+            # learner.reference_dtype: bf16 where native, also in a float32 run (relate_ray.dtypes.reference_dtype).
+            ref_dtype = reference_dtype(cfg.get("reference_dtype", "auto"), self.dtype)
+            self.reference = AutoModelForCausalLM.from_pretrained(model_path, torch_dtype=_DTYPES[ref_dtype]).eval()
             self.reference.requires_grad_(False)
         if cfg.get("onednn_linear") and self.dtype == "float32" and not torch.cuda.is_available():
             # float32 GEMMs through oneDNN (relate_ray/workers/onednn_linear.py; bf16 is oneDNN's already).
