@@ -1,9 +1,9 @@
 """The FLOP count behind the bench's roofline, against a hand count and against the parameters a
-real model holds."""
+real model holds; the memory bandwidth's kinds."""
 
 import pytest
 
-from relate_ray.bench.roofline import ModelShape, backward_flops, causal_attended, forward_flops
+from relate_ray.bench.roofline import ModelShape, backward_flops, causal_attended, forward_flops, memory_bandwidth
 
 # SmolLM2-135M's shapes (its config.json).
 SMOLLM2 = ModelShape(hidden=576, intermediate=1536, layers=30, heads=9, kv_heads=3, head_dim=64, vocab=49152)
@@ -34,3 +34,8 @@ def test_the_learner_forward_of_a_group_is_about_twice_the_parameters_per_token(
     flops = forward_flops(SMOLLM2, tokens=150 + 200, attended=attended, logit_tokens=200)
     dense = 2 * 30 * SMOLLM2.linear_params_per_layer * 350 + 2 * 576 * 49152 * 200
     assert dense < flops < 1.1 * dense  # attention adds a few percent at these lengths
+
+
+def test_memory_bandwidth_refuses_an_unknown_kind():
+    with pytest.raises(ValueError, match="copy or read"):
+        memory_bandwidth(megabytes=1, seconds=0.01, kind="write")

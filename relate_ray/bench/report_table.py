@@ -33,7 +33,9 @@ def table(report: dict) -> str:
                       f"({100 * k['gemm_of_rate']:.0f} % of the rate) | {100 * share['attention']:.0f} % | "
                       f"{100 * share['other']:.0f} % |",
                       f"| rollout decode step ({d['step_ms']} ms) | {d['gemm_step_ms']} ms at one row per sequence "
-                      f"({d['gemm_gb_per_s']} GB/s of weights{', ' + d['gemm_kernel'] if 'gemm_kernel' in d else ''}) | | |"]
+                      f"({d['gemm_gb_per_s']} GB/s of weights{', ' + d['gemm_kernel'] if 'gemm_kernel' in d else ''}"
+                      + (f"; {100 * d['gemm_of_read']:.0f} % of the {f['read_gb_per_s']} GB/s a read reaches"
+                         if "gemm_of_read" in d else "") + ") | | |"]
     lines += ["", "| grid point (relate preset) | samples | step s | rollout | reward | learner | sync | samples/s "
               "| reward share |", "|---|---|---|---|---|---|---|---|---|"]
     lines += [f"| {label} | {g['samples']} | {g['step_s']} | {g['rollout']} | {g['reward']} | {g['learner']} | "

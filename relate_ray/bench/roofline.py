@@ -93,21 +93,28 @@ def gemm_rate(m: int, k: int, n: int, dtype, threads: int, seconds: float = 1.0,
         torch.set_num_threads(previous)
 
 
-def memory_bandwidth(megabytes: int = 512, threads: int = 1, seconds: float = 1.0) -> float:
-    """Sustained bytes/s of a large copy (read + write counted), the bound of a decode step that
-    reads every weight once."""
+def memory_bandwidth(megabytes: int = 512, threads: int = 1, seconds: float = 1.0, kind: str = "copy") -> float:
+    """Sustained bytes/s through memory: kind "copy" (a large copy, its read and its write both
+    counted) or "read" (a large sum: reads only, as a decode step reads every weight once and
+    writes little)."""
     import torch
 
+    if kind not in ("copy", "read"):
+        raise ValueError(f"kind must be copy or read, got {kind!r}")
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
         src = torch.ones(megabytes * 2**20 // 4, dtype=torch.float32)
         dst = torch.empty_like(src)
-        dst.copy_(src)
+
+        def one_pass():
+            return dst.copy_(src) if kind == "copy" else src.sum()
+
+        one_pass()
         runs, start = 0, time.perf_counter()
         while time.perf_counter() - start < seconds:
-            dst.copy_(src)
+            one_pass()
             runs += 1
-        return 2.0 * src.numel() * 4 * runs / (time.perf_counter() - start)
+        return (2 if kind == "copy" else 1) * src.numel() * 4 * runs / (time.perf_counter() - start)
     finally:
         torch.set_num_threads(previous)

@@ -255,18 +255,21 @@ def roofline_section(path: str, dtype: str, prompt_ids: list[list[int]], step: d
     kernels = learner_kernels(path, dtype, prompt_ids[WARMUP_STEPS * PROMPTS], G, int(response), threads)
     kernels["gemm_of_rate"] = round(kernels["gemm_gflop_per_s"] * 1e9 / gemm, 3)
     bandwidth = memory_bandwidth(threads=threads)
+    read = memory_bandwidth(threads=threads, kind="read")  # the decode's own bound: it reads the weights
     params = shape.layers * shape.linear_params_per_layer + shape.hidden * shape.vocab  # layers + the LM head
     weight_bytes = params * (2 if rollout["dtype"] == "bfloat16" else 4)
     decode_steps_per_s = rollout["vllm_tokens_per_s"] / rollout["sequences"]
     # What bounds the decode: its matrix products at the decode's own shape (one row per sequence).
     gemm_step, gemm_kernel = decode_gemm_seconds(shape, rollout["sequences"], rollout["dtype"], threads)
     return {"gemm_gflop_per_s": {k: round(v / 1e9, 1) for k, v in rates.items()}, "threads": threads,
-            "memory_gb_per_s": round(bandwidth / 1e9, 1), "learner": learner, "learner_kernels": kernels,
+            "memory_gb_per_s": round(bandwidth / 1e9, 1), "read_gb_per_s": round(read / 1e9, 1),
+            "learner": learner, "learner_kernels": kernels,
             "rollout_decode": {"weight_mb": round(weight_bytes / 1e6, 1),
                                "gb_per_s": round(decode_steps_per_s * weight_bytes / 1e9, 2),
                                "of_bandwidth": round(decode_steps_per_s * weight_bytes / bandwidth, 3),
                                "step_ms": round(1e3 / decode_steps_per_s, 1), "gemm_step_ms": round(1e3 * gemm_step, 1),
-                               "gemm_gb_per_s": round(weight_bytes / gemm_step / 1e9, 2), "gemm_kernel": gemm_kernel}}
+                               "gemm_gb_per_s": round(weight_bytes / gemm_step / 1e9, 2), "gemm_kernel": gemm_kernel,
+                               "gemm_of_read": round(weight_bytes / gemm_step / read, 3)}}
 
 
 def trl_section(path: str, dtype: str, requests) -> dict:
