@@ -120,7 +120,8 @@ class LearnerWorker:
     def ready(self) -> dict:
         return {"rank": self.rank, "pid": os.getpid(), "node": ray.get_runtime_context().get_node_id(),
                 "accumulation": self.accumulation, "dtype": self.dtype,
-                "reference_dtype": None if self.reference is None else str(next(self.reference.parameters()).dtype)[6:],
+                "reference_dtype": None if self.reference is None
+                else str(next(self.reference.parameters()).dtype).removeprefix("torch."),
                 "frame_chunks_cached": self.frame_chunks_cached}
 
     def _logprobs(self, model, batch: LearnerBatch, trained: bool = False) -> torch.Tensor:
