@@ -125,6 +125,7 @@ def check_learner_step(device: str) -> dict:
 def _learner_step(deepspeed, device: str) -> dict:
     from relate_ray.algo.logprobs import token_logprobs
     from relate_ray.algo.loss import grpo_loss
+    from relate_ray.workers.clipped_adamw import ClippedAdamW
     from relate_ray.workers.deepspeed_config import zero2_config
     from relate_ray.workers.extension_builds import skip_unused_shm_op
 
@@ -133,8 +134,8 @@ def _learner_step(deepspeed, device: str) -> dict:
     deepspeed.init_distributed(dist_backend=backend)
     model = TinyCausalLM()
     before = torch.cat([p.detach().flatten().clone() for p in model.parameters()])
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    config = zero2_config(micro_batch_size=4, accumulation=1, world_size=1, grad_clip=1.0, bf16=False)
+    optimizer = ClippedAdamW(model.parameters(), max_norm=1.0, lr=1e-3)
+    config = zero2_config(micro_batch_size=4, accumulation=1, world_size=1, bf16=False)
     engine, _, _, _ = deepspeed.initialize(model=model, optimizer=optimizer, config=config)
     torch.manual_seed(1)
     ids = torch.randint(0, 4096, (4, 24), device=engine.device)
@@ -144,7 +145,7 @@ def _learner_step(deepspeed, device: str) -> dict:
     loss, stats = grpo_loss(logp, logp.detach(), logp.detach() - 0.01, advantages, mask, beta=0.04)
     engine.backward(loss)
     engine.step()
-    norm = float(engine.get_global_grad_norm() or 0.0)
+    norm = optimizer.last_grad_norm
     after = torch.cat([p.detach().flatten().float().cpu() for p in engine.module.parameters()])
     moved = float((after - before.float().cpu()).abs().max())
     return {"ok": bool(torch.isfinite(loss).item() and norm > 0 and moved > 0), "backend": backend,

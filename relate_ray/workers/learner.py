@@ -23,6 +23,7 @@ from relate_ray.algo.mismatch import MismatchStats
 from relate_ray.checkpoint_layout import RESUME_DIR
 from relate_ray.dtypes import reference_dtype, resolve_dtype
 from relate_ray.algo.learner_batch import LearnerBatch
+from relate_ray.workers.clipped_adamw import ClippedAdamW
 from relate_ray.workers.deepspeed_config import zero2_config
 from relate_ray.workers.frame_stack import cache_frame_chunks
 from relate_ray.workers.heap import map_large_blocks, return_free_heap, reuse_freed_blocks
@@ -103,15 +104,16 @@ class LearnerWorker:
                          if m is not None and next(m.parameters()).dtype == torch.float32)
             log.info("rank %d: %d linear layers through oneDNN in float32", rank, routed)
         # fused: one kernel over ZeRO's flat fp32 partition instead of a dozen full passes (CPU and CUDA).
-        optimizer = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=cfg["lr"], weight_decay=cfg["weight_decay"],
-                                      betas=(0.9, 0.95), fused=cfg["fused_adam"])
+        # The optimizer clips to learner.grad_clip itself (relate_ray/workers/clipped_adamw.py).
+        self.optimizer = ClippedAdamW([p for p in policy.parameters() if p.requires_grad], max_norm=cfg["grad_clip"],
+                                      lr=cfg["lr"], weight_decay=cfg["weight_decay"], betas=(0.9, 0.95),
+                                      fused=cfg["fused_adam"])
         # Micro-batches per optimizer step: this rank's share of one mini-batch, micro_batch_size at a time.
         self.accumulation = max(1, math.ceil(cfg["samples_per_rank"] / cfg["mini_batches"] / cfg["micro_batch_size"]))
-        ds_config = zero2_config(cfg["micro_batch_size"], self.accumulation, world_size, cfg["grad_clip"],
-                                 bf16=self.dtype == "bfloat16")
+        ds_config = zero2_config(cfg["micro_batch_size"], self.accumulation, world_size, bf16=self.dtype == "bfloat16")
         # bf16 on CPU: the trained pass's attention through SDPA's math backend (learner.math_attention).
         self.math_attention = bool(cfg.get("math_attention")) and self.dtype == "bfloat16" and not torch.cuda.is_available()
-        self.engine, _, _, _ = deepspeed.initialize(model=policy, optimizer=optimizer, config=ds_config)
+        self.engine, _, _, _ = deepspeed.initialize(model=policy, optimizer=self.optimizer, config=ds_config)
         self.device = self.engine.device
         if self.reference is not None:
             self.reference.to(self.device)
@@ -194,8 +196,7 @@ class LearnerWorker:
                     loss_sum += stats.pop("loss_share")
                     for key, value in stats.items():
                         sums[key] = sums.get(key, 0.0) + value * n_tokens
-                norm = self.engine.get_global_grad_norm()
-                norms.append(float(norm) if norm is not None else float("nan"))
+                norms.append(self.optimizer.last_grad_norm)
         result = {key: value / max(tokens, 1.0) for key, value in sums.items()}
         result.update(mismatch.result())
         result["tokens"] = tokens
