@@ -67,6 +67,7 @@ def validate_config(cfg) -> None:
            f"mini_batches x learner.num_ranks must divide the step's {samples} samples", cfg.learner.mini_batches)
     check_setting(cfg.learner.tis_cap >= 0, "learner.tis_cap", "must be >= 0 (0: off)", cfg.learner.tis_cap)
     check_setting(cfg.learner.lr > 0, "learner.lr", "must be positive", cfg.learner.lr)
+    check_setting(cfg.learner.grad_clip >= 0, "learner.grad_clip", "must be >= 0 (0: no clipping)", cfg.learner.grad_clip)
     check_setting(cfg.learner.micro_batch_size >= 1, "learner.micro_batch_size", "must be at least 1",
            cfg.learner.micro_batch_size)
     check_setting(cfg.learner.dtype in ("auto", "float32", "bfloat16"), "learner.dtype", "must be auto, float32 or bfloat16",

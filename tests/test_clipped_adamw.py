@@ -140,3 +140,18 @@ def test_under_deepspeed_zero2_the_update_is_the_clipped_one(tmp_path, world, dt
                             capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stderr[-3000:]
+
+
+def test_a_negative_clip_is_refused_in_one_line_and_zero_is_accepted():
+    from hydra import compose, initialize_config_dir
+
+    from relate_ray.config import ConfigError, register_configs
+    from relate_ray.data.prompts import DEFAULT_CONF_DIR
+    from relate_ray.validation import validate_config
+
+    register_configs()
+    with initialize_config_dir(config_dir=str(DEFAULT_CONF_DIR), version_base="1.3"):
+        validate_config(compose(config_name="config", overrides=["learner.grad_clip=0"]))
+        with pytest.raises(ConfigError) as err:
+            validate_config(compose(config_name="config", overrides=["learner.grad_clip=-1"]))
+    assert str(err.value) == "learner.grad_clip: must be >= 0 (0: no clipping), got -1.0"
