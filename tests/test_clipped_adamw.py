@@ -103,7 +103,8 @@ ZERO2 = textwrap.dedent("""
                 first_norm = optimizer.last_grad_norm
         dist.all_reduce(moments)
         if rank == 0:
-            torch.save(([p.detach().float() for p in engine.module.parameters()], first_norm, float(moments.sqrt())), out)
+            weights = [p.detach().float() for p in engine.module.parameters()]
+            torch.save((weights, first_norm, float(moments.sqrt())), out)
 
     if __name__ == "__main__":
         world, dtype, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]

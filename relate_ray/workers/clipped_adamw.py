@@ -9,9 +9,11 @@ of a 0.42 s bf16 one; AdamW itself 0.08 s.
 
 Here the learner gives DeepSpeed no clipping (`zero2_config`) and this optimizer does it when
 DeepSpeed calls `step()`, on what ZeRO hands it: the flat float32 gradient partition of its one
-parameter group. One norm over it (`sum_of_squares`), summed over the ranks, and the clip folded into the fused AdamW kernel as its `grad_scale` (divided out as it
-reads each gradient: no pass of its own). A non-finite norm skips the update, as DeepSpeed's
-overflow check did; every rank sees the same summed norm, so all skip together.
+parameter group. One norm over it (`sum_of_squares`), summed over the ranks, and the clip folded
+into the fused AdamW kernel as its `grad_scale` (divided out as it reads each gradient: no pass of
+its own). A non-finite norm skips the update, as DeepSpeed's overflow check did; every rank sees
+the same summed norm, so all skip together. Same start and batches, six steps: the step 0.31 ->
+0.19 s (fp32) and 0.43 -> 0.21 s (bf16), the norms equal to 2e-7, the fp32 weights to 2.4e-7.
 """
 
 from __future__ import annotations
@@ -63,7 +65,10 @@ def global_grad_norm(grads: list[torch.Tensor]) -> torch.Tensor:
 class ClippedAdamW(torch.optim.AdamW):
     """torch AdamW whose `step` first clips the gradients of its parameters to a global norm of
     `max_norm` (<= 0: no clipping, the norm still measured) and skips the update when that norm is
-    not finite. `last_grad_norm` is the norm the last step measured (before clipping)."""
+    not finite. `last_grad_norm` is the norm the last step measured (before clipping).
+
+    The norm is over the parameter groups `step` sees, and ZeRO steps its groups one at a time: give
+    it one group (the learner does), or the clip is per group."""
 
     def __init__(self, params, *, max_norm: float, **adamw_options) -> None:
         super().__init__(params, **adamw_options)
