@@ -95,7 +95,7 @@ class LearnerWorker:
         self.reference = None
         if cfg["objective"] != "sft":
             # learner.reference_dtype: bf16 where native, also in a float32 run (relate_ray.dtypes.reference_dtype).
-            ref_dtype = reference_dtype(cfg.get("reference_dtype", "auto"), self.dtype)
+            ref_dtype = reference_dtype(cfg["reference_dtype"], self.dtype)
             self.reference = AutoModelForCausalLM.from_pretrained(model_path, torch_dtype=_DTYPES[ref_dtype]).eval()
             self.reference.requires_grad_(False)
         if cfg.get("onednn_linear") and self.dtype == "float32" and not torch.cuda.is_available():
