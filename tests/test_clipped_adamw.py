@@ -105,6 +105,10 @@ ZERO2 = textwrap.dedent("""
         if rank == 0:
             weights = [p.detach().float() for p in engine.module.parameters()]
             torch.save((weights, first_norm, float(moments.sqrt())), out)
+        # Every rank leaves the group together: a rank exiting with its gloo group alive aborted
+        # ("terminate called without an active exception", SIGABRT) once in a suite run.
+        dist.barrier()
+        dist.destroy_process_group()
 
     if __name__ == "__main__":
         world, dtype, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
