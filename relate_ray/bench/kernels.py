@@ -110,6 +110,7 @@ def profile_learner_group(path: str, dtype: str, prompt: list[int], group: int, 
     from torch.profiler import ProfilerActivity, profile
     from transformers import AutoModelForCausalLM
 
+    from relate_ray.workers.grouped_kv_attention import use_grouped_kv_attention
     from relate_ray.workers.learner_forward import attention_backend, shared_prefix_logprobs
     from relate_ray.workers.onednn_linear import use_onednn_linears
 
@@ -119,6 +120,7 @@ def profile_learner_group(path: str, dtype: str, prompt: list[int], group: int, 
         torch_dtype = torch.bfloat16 if dtype == "bfloat16" else torch.float32
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype)
         model.config.use_cache = False
+        use_grouped_kv_attention(model)  # as the learner's
         if torch_dtype == torch.float32:
             use_onednn_linears(model)  # as the learner routes float32 (learner.onednn_linear)
         shape = ModelShape.from_config(model.config)

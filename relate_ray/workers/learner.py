@@ -78,6 +78,7 @@ class LearnerWorker:
         from transformers import AutoModelForCausalLM
 
         from relate_ray.workers.extension_builds import clear_stale_locks, skip_unused_shm_op, use_environment_ninja
+        from relate_ray.workers.grouped_kv_attention import use_grouped_kv_attention
 
         torch.manual_seed(cfg["seed"])
         skip_unused_shm_op()  # init_distributed would compile an op only inference calls
@@ -87,6 +88,7 @@ class LearnerWorker:
         self.dtype = resolve_dtype(cfg["dtype"])  # on this rank's node: `auto` is what its hardware runs
         policy = AutoModelForCausalLM.from_pretrained(model_path, torch_dtype=torch.float32)
         policy.config.use_cache = False
+        use_grouped_kv_attention(policy)  # SDPA takes the grouped K/V heads itself on CPU (no repeat_kv copies)
         if cfg["gradient_checkpointing"]:
             policy.gradient_checkpointing_enable()
         if cfg.get("freeze_embeddings"):
@@ -98,6 +100,7 @@ class LearnerWorker:
             ref_dtype = reference_dtype(cfg["reference_dtype"], self.dtype)
             self.reference = AutoModelForCausalLM.from_pretrained(model_path, torch_dtype=_DTYPES[ref_dtype]).eval()
             self.reference.requires_grad_(False)
+            use_grouped_kv_attention(self.reference)
         if cfg.get("onednn_linear") and self.dtype == "float32" and not torch.cuda.is_available():
             # float32 GEMMs through oneDNN (relate_ray/workers/onednn_linear.py; bf16 is oneDNN's already).
             routed = sum(use_onednn_linears(m) for m in (policy, self.reference)
