@@ -79,6 +79,7 @@ class LearnerWorker:
 
         from relate_ray.workers.extension_builds import clear_stale_locks, skip_unused_shm_op, use_environment_ninja
         from relate_ray.workers.grouped_kv_attention import use_grouped_kv_attention
+        from relate_ray.workers.zero_flat_gradient import keep_flat_gradient_buffer
 
         torch.manual_seed(cfg["seed"])
         skip_unused_shm_op()  # init_distributed would compile an op only inference calls
@@ -117,6 +118,8 @@ class LearnerWorker:
         # bf16 on CPU: the trained pass's attention through SDPA's math backend (learner.math_attention).
         self.math_attention = bool(cfg.get("math_attention")) and self.dtype == "bfloat16" and not torch.cuda.is_available()
         self.engine, _, _, _ = deepspeed.initialize(model=policy, optimizer=self.optimizer, config=ds_config)
+        # ZeRO's step flattens the gradients into one buffer kept between steps, not a new one each step.
+        keep_flat_gradient_buffer(self.engine.optimizer)
         self.device = self.engine.device
         if self.reference is not None:
             self.reference.to(self.device)

@@ -1,0 +1,69 @@
+"""ZeRO-2's step flattens the gradient partition into one buffer kept between steps (CPU), with the
+same updates as DeepSpeed's own new tensor every step (one rank, gloo, float32 and bfloat16)."""
+
+import subprocess
+import sys
+import textwrap
+
+import torch
+
+from relate_ray.workers.zero_flat_gradient import keep_flat_gradient_buffer
+
+SCRIPT = textwrap.dedent("""
+    import os
+    import torch
+    os.environ.update(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1", MASTER_PORT=os.environ["PORT"])
+    from relate_ray.workers.extension_builds import skip_unused_shm_op
+    skip_unused_shm_op()
+    import deepspeed
+    from relate_ray.workers.clipped_adamw import ClippedAdamW
+    from relate_ray.workers.deepspeed_config import zero2_config
+    from relate_ray.workers.zero_flat_gradient import keep_flat_gradient_buffer
+
+    class Recording(ClippedAdamW):
+        # Holds every gradient it was handed: DeepSpeed's own flatten must then allocate anew.
+        def step(self, closure=None):
+            self.seen = getattr(self, "seen", []) + [self.param_groups[0]["params"][0].grad]
+            return super().step(closure)
+
+    def train(dtype, keep):
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Linear(16, 64), torch.nn.Tanh(), torch.nn.Linear(64, 8))
+        optimizer = Recording(model.parameters(), max_norm=1.0, lr=1e-2, fused=True)
+        engine, _, _, _ = deepspeed.initialize(model=model, optimizer=optimizer,
+                                               config=zero2_config(8, 1, 1, bf16=dtype == "bfloat16"))
+        if keep:
+            assert keep_flat_gradient_buffer(engine.optimizer)
+        batch = torch.randn(8, 16, generator=torch.Generator().manual_seed(1)) * 5
+        for step in range(3):
+            engine.backward(engine(batch.to(next(engine.module.parameters()).dtype) * (step + 1)).float().square().mean())
+            engine.step()
+        weights = torch.cat([p.detach().float().flatten() for p in engine.module.parameters()])
+        return weights, [g.data_ptr() for g in optimizer.seen]
+
+    deepspeed.init_distributed(dist_backend="gloo")
+    for dtype in ("float32", "bfloat16"):
+        kept, kept_ptrs = train(dtype, keep=True)
+        plain, plain_ptrs = train(dtype, keep=False)
+        assert torch.equal(kept, plain), (dtype, (kept - plain).abs().max())
+        if dtype == "float32":  # the fp32 partition's gradient is the flat buffer itself
+            assert len(set(kept_ptrs)) == 1, kept_ptrs
+            assert len(set(plain_ptrs)) == 3, plain_ptrs  # the probe tells the two apart
+    torch.distributed.destroy_process_group()
+    print("ok")
+""")
+
+
+def test_kept_buffer_gives_deepspeeds_updates_and_is_the_same_tensor_every_step(tmp_path):
+    from relate_ray.sync.broadcast import free_port
+
+    script = tmp_path / "flat.py"
+    script.write_text(SCRIPT)
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
+                            env={**__import__("os").environ, "PORT": str(free_port())})
+    assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stderr[-3000:]
+
+
+def test_anything_but_a_zero_optimizer_is_left_alone():
+    assert not keep_flat_gradient_buffer(torch.optim.SGD([torch.nn.Parameter(torch.zeros(2))], lr=0.1))
+    assert not keep_flat_gradient_buffer(object())
