@@ -22,7 +22,7 @@ def ray_session():
 
 
 def run_step(tiny_policy_dir, num_ranks, micro_batch_size, ppo_epochs=1, mini_batches=1, lr=1e-6, agg="token-mean",
-             freeze_embeddings=False, save_to=None):
+             freeze_embeddings=False, save_to=None, lean=False):
     """Build `num_ranks` learner ranks with these settings, train one step on the fixed batch and
     return the combined stats (as the controller does)."""
     import ray
@@ -39,7 +39,7 @@ def run_step(tiny_policy_dir, num_ranks, micro_batch_size, ppo_epochs=1, mini_ba
     cfg.trainer.prompts_per_step, cfg.rollout.group_size = 2, 3
     cfg.learner.update(num_ranks=num_ranks, micro_batch_size=micro_batch_size, ppo_epochs=ppo_epochs,
                        mini_batches=mini_batches, lr=lr, beta=0.04, loss_agg=agg, fused_adam=False,
-                       freeze_embeddings=freeze_embeddings, dtype="float32")
+                       freeze_embeddings=freeze_embeddings, dtype="float32", return_freed_memory=lean)
     lcfg = learner_config(cfg, AutoTokenizer.from_pretrained(tiny_policy_dir))
     port = free_port()
     ranks = [LearnerWorker.remote(r, num_ranks, "127.0.0.1", port, str(tiny_policy_dir), lcfg, 1)
@@ -49,6 +49,7 @@ def run_step(tiny_policy_dir, num_ranks, micro_batch_size, ppo_epochs=1, mini_ba
     shards = learner_shards(batch, num_ranks, mini_batches)
     refs = [rank.train_step.remote(shard) for rank, shard in zip(ranks, shards)]
     stats = combine_rank_stats(ray.get(refs))
+    stats["ready"] = ray.get(ranks[0].ready.remote())
     if save_to:
         ray.get(ranks[0].save_model.remote(str(save_to), str(tiny_policy_dir)))
     for rank in ranks:
@@ -63,6 +64,7 @@ def test_gradient_is_the_same_for_any_micro_batch_size_and_rank_count(ray_sessio
     whole = run_step(tiny_policy_dir, num_ranks=1, micro_batch_size=6, agg=agg)
     split = run_step(tiny_policy_dir, num_ranks=2, micro_batch_size=1, agg=agg)
     assert whole["grad_norm"] > 0
+    assert whole["ready"]["flat_gradient_kept"] and split["ready"]["flat_gradient_kept"]
     assert split["grad_norm"] == pytest.approx(whole["grad_norm"], rel=1e-4)
     assert split["loss"] == pytest.approx(whole["loss"], rel=1e-4, abs=1e-6)
     assert split["kl"] == pytest.approx(whole["kl"], abs=1e-7)
@@ -98,3 +100,13 @@ def test_frozen_embeddings_stay_and_the_rest_trains(ray_session, tiny_policy_dir
     assert after[embedding].float().equal(before[embedding].float())
     moved = [name for name in before if name != embedding and not after[name].float().equal(before[name].float())]
     assert any("layers.0.mlp" in name for name in moved) and any("layers.0.self_attn" in name for name in moved)
+
+
+def test_a_lean_learner_keeps_no_flat_gradient_between_steps(ray_session, tiny_policy_dir):
+    """learner.return_freed_memory (lean, the zh experiment's): ZeRO's flat gradient is not kept
+    (it would stay resident through the next backward, the peak lean mode is for), and the step
+    gives the fast learner's gradient."""
+    lean = run_step(tiny_policy_dir, num_ranks=1, micro_batch_size=6, lean=True)
+    fast = run_step(tiny_policy_dir, num_ranks=1, micro_batch_size=6)
+    assert not lean["ready"]["flat_gradient_kept"] and fast["ready"]["flat_gradient_kept"]
+    assert lean["grad_norm"] == pytest.approx(fast["grad_norm"], rel=1e-6)

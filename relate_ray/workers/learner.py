@@ -118,8 +118,9 @@ class LearnerWorker:
         # bf16 on CPU: the trained pass's attention through SDPA's math backend (learner.math_attention).
         self.math_attention = bool(cfg.get("math_attention")) and self.dtype == "bfloat16" and not torch.cuda.is_available()
         self.engine, _, _, _ = deepspeed.initialize(model=policy, optimizer=self.optimizer, config=ds_config)
-        # ZeRO's step flattens the gradients into one buffer kept between steps, not a new one each step.
-        keep_flat_gradient_buffer(self.engine.optimizer)
+        # ZeRO's step flattens the gradients into one buffer kept between steps, not a new one each step;
+        # not when lean: the buffer (the weights' size) would stay resident through the next backward.
+        self.flat_gradient_kept = not self._return_memory and keep_flat_gradient_buffer(self.engine.optimizer)
         self.device = self.engine.device
         if self.reference is not None:
             self.reference.to(self.device)
@@ -130,7 +131,7 @@ class LearnerWorker:
                 "accumulation": self.accumulation, "dtype": self.dtype,
                 "reference_dtype": None if self.reference is None
                 else str(next(self.reference.parameters()).dtype).removeprefix("torch."),
-                "frame_chunks_cached": self.frame_chunks_cached}
+                "frame_chunks_cached": self.frame_chunks_cached, "flat_gradient_kept": self.flat_gradient_kept}
 
     def _logprobs(self, model, batch: LearnerBatch, trained: bool = False) -> torch.Tensor:
         """[n, T] response log-probs at the batch's sampling temperature. Gradient checkpointing turns

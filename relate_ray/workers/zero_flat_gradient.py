@@ -12,7 +12,8 @@ faulted in 131,362 fresh pages, exactly the partition, and took 0.4-1.1 s agains
 `keep_flat_gradient_buffer(zero_optimizer)` gives that flatten one buffer per (size, dtype) that
 lives as long as the optimizer, only inside `step()` (the backward's bucket flattens and a
 checkpoint's restore keep DeepSpeed's own). The values are the same: the same gradients,
-concatenated in the same order.
+concatenated in the same order. The cost: the buffer stays resident between steps, through the next
+forward and backward, so a lean learner (`learner.return_freed_memory`) does not keep it.
 """
 
 from __future__ import annotations
