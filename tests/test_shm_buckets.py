@@ -116,6 +116,12 @@ def test_a_loader_reads_later_versions_through_pages_it_already_mapped(tmp_path)
     assert replaced.buckets == manifest.buckets
     again = dict(read_bucket(replaced.buckets[0]))
     assert torch.equal(again["w"], torch.arange(8.0)) and torch.equal(again["v"], torch.ones(3))
+    # Removed and written again with the same layout and size: the new file's values, not the
+    # mapped old file's.
+    shutil.rmtree(tmp_path / "run")
+    other.publish([("w", torch.arange(8.0) + 5), ("v", torch.zeros(3))], version=2)
+    latest = dict(read_bucket(replaced.buckets[0]))
+    assert torch.equal(latest["w"], torch.arange(8.0) + 5) and torch.equal(latest["v"], torch.zeros(3))
     other.close()
 
 

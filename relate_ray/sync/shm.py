@@ -113,19 +113,22 @@ def _prefix_of(path: Path, size: int) -> bytes:
 # mapping). Mapping a bucket afresh for every version faulted its pages in again: 8,213 faults a
 # load of the fp32 135M policy (the kernel maps 16 pages a fault), 18 ms of a 513 MB read pass,
 # measured here against the same pass over a mapping already faulted in (44 against 27 ms).
-_READ_MAPPINGS: dict[str, tuple[int, int, mmap.mmap]] = {}
+_READ_MAPPINGS: dict[str, tuple[tuple[int, int, int], mmap.mmap]] = {}
 
 
 def _read_mapping(path: str) -> mmap.mmap:
     """A read-only shared mapping of the file at `path`, the one from the last call while the path
-    names the same file of the same size (the publisher rewrites its files in place)."""
+    names the same file of the same size (the publisher rewrites its files in place). Same file:
+    same device and inode number, which a file created at the path after the old one was removed
+    cannot have while the old mapping holds that inode."""
     status = os.stat(path)
+    identity = (status.st_dev, status.st_ino, status.st_size)
     cached = _READ_MAPPINGS.get(path)
-    if cached is not None and cached[:2] == (status.st_ino, status.st_size):
-        return cached[2]
+    if cached is not None and cached[0] == identity:
+        return cached[1]
     with open(path, "rb") as handle:
         mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-    _READ_MAPPINGS[path] = (status.st_ino, status.st_size, mapped)
+    _READ_MAPPINGS[path] = (identity, mapped)
     # A mapping replaced here stays valid while views of it live (they hold it), and unmaps with the last.
     return mapped
 
