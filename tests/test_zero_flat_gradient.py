@@ -1,6 +1,7 @@
 """ZeRO-2's step flattens the gradient partition into one buffer kept between steps (CPU), with the
 same updates as DeepSpeed's own new tensor every step (one rank, gloo, float32 and bfloat16)."""
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -60,7 +61,7 @@ def test_kept_buffer_gives_deepspeeds_updates_and_is_the_same_tensor_every_step(
     script = tmp_path / "flat.py"
     script.write_text(SCRIPT)
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
-                            env={**__import__("os").environ, "PORT": str(free_port())})
+                            env={**os.environ, "PORT": str(free_port())})
     assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stderr[-3000:]
 
 

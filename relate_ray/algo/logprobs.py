@@ -79,6 +79,10 @@ def token_logprobs(logits: torch.Tensor, tokens: torch.Tensor, mask: torch.Tenso
 _BLOCK_BYTES = 4 << 20
 
 
+def _rows_per_block(rows: torch.Tensor) -> int:
+    return max(1, _BLOCK_BYTES // (4 * rows.shape[1]))
+
+
 class _TokenLogprobs(torch.autograd.Function):
     """log_softmax(scale * logits)[token] over the last dimension, row block by row block.
 
@@ -93,7 +97,7 @@ class _TokenLogprobs(torch.autograd.Function):
     @staticmethod
     def forward(ctx, logits: torch.Tensor, tokens: torch.Tensor, scale: float) -> torch.Tensor:
         rows, picked_index = logits.reshape(-1, logits.shape[-1]), tokens.reshape(-1, 1)
-        block = max(1, _BLOCK_BYTES // (4 * rows.shape[1]))
+        block = _rows_per_block(rows)
         lse = torch.empty(rows.shape[0], dtype=torch.float32, device=rows.device)
         for start in range(0, rows.shape[0], block):
             lse[start:start + block] = torch.logsumexp(rows[start:start + block].float() * scale, dim=-1)
@@ -110,7 +114,7 @@ class _TokenLogprobs(torch.autograd.Function):
         rows, picked_index = logits.reshape(-1, logits.shape[-1]), tokens.reshape(-1, 1)
         scaled_grad = grad.reshape(-1).float() * scale
         out = torch.empty_like(rows)
-        block = max(1, _BLOCK_BYTES // (4 * rows.shape[1]))
+        block = _rows_per_block(rows)
         for start in range(0, rows.shape[0], block):
             end = start + block
             if rows.dtype == torch.float32:  # computed in place in the output's own rows
