@@ -191,13 +191,17 @@ def test_direct_reload_gives_the_engine_what_vllms_own_reload_gives(ray_session,
     # way, get the same two published versions (every tensor moved, the embedding that the output head
     # is tied to included): their log-probs agree after each (to 1e-5), and differ from before it.
     # A shard put in the wrong place, a layer not repacked or a head left stale would break the agreement.
+    # Version 1 comes in the file's (alphabetical) order, where k_proj precedes q_proj: those layers go
+    # through the model's loader. Version 2 comes in the learner's module order, where a layer's q/k/v
+    # and gate/up are adjacent and DirectReload repacks them from a view of the bucket (1 MB buckets:
+    # a layer split between two goes through the loader too).
     import ray
     import torch
     from safetensors.torch import load_file
 
     from relate_ray.sync.shm import SharedMemoryPublisher
     from relate_ray.workers.rollout_worker import RolloutWorker
-    from transformers import AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     engines = {direct: RolloutWorker.remote(str(tiny_policy_dir), "float32", 0, 512, 1, 0.5, direct_reload=direct)
                for direct in (True, False)}
@@ -209,11 +213,14 @@ def test_direct_reload_gives_the_engine_what_vllms_own_reload_gives(ray_session,
         return {direct: ray.get(engine.prompt_logprobs.remote(prompt, response)) for direct, engine in engines.items()}
 
     weights = load_file(tiny_policy_dir / "model.safetensors")
+    module_order = [name for name, _ in AutoModelForCausalLM.from_pretrained(tiny_policy_dir).named_parameters()]
+    assert sorted(module_order) == sorted(weights) and list(weights) != module_order
     publisher = SharedMemoryPublisher("test-direct", "float32", bucket_mb=1, root=tmp_path, rounding="nearest")
     before = logprobs()
     generator = torch.Generator().manual_seed(0)
-    for version in (1, 2):
-        moved = {name: t + 0.05 * t.std() * torch.randn(t.shape, generator=generator) for name, t in weights.items()}
+    for version, order in ((1, list(weights)), (2, module_order)):
+        moved = {name: weights[name] + 0.05 * weights[name].std() * torch.randn(weights[name].shape, generator=generator)
+                 for name in order}
         manifest = publisher.publish(moved.items(), version)
         assert ray.get([engine.load_weights.remote(manifest) for engine in engines.values()]) == [len(weights)] * 2
         after = logprobs()

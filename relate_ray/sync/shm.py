@@ -142,6 +142,13 @@ def read_bucket(path: str) -> Iterator[tuple[str, torch.Tensor]]:
     (length,) = struct.unpack_from("<Q", mapped, 0)
     header = json.loads(mapped[8:8 + length])
     start = 8 + length
+    # One storage for the bucket's data, each tensor a slice of it: tensors written one after another
+    # are then adjacent in one storage, which a loader may view as one (DirectReload's fused layers).
+    data = None
+    if len(mapped) > start:
+        with warnings.catch_warnings():  # torch warns that a read-only buffer gives a read-only tensor: meant
+            warnings.simplefilter("ignore", UserWarning)
+            data = torch.frombuffer(mapped, dtype=torch.uint8, offset=start)
     for name, entry in header.items():
         if name == "__metadata__":
             continue
@@ -150,10 +157,7 @@ def read_bucket(path: str) -> Iterator[tuple[str, torch.Tensor]]:
         if end == begin:
             yield name, torch.empty(entry["shape"], dtype=dtype)
             continue
-        with warnings.catch_warnings():  # torch warns that a read-only buffer gives a read-only tensor: meant
-            warnings.simplefilter("ignore", UserWarning)
-            flat = torch.frombuffer(mapped, dtype=torch.uint8, offset=start + begin, count=end - begin)
-        yield name, flat.view(dtype).view(entry["shape"])
+        yield name, data[begin:end].view(dtype).view(entry["shape"])
 
 
 def default_shm_root() -> Path:
