@@ -2,14 +2,13 @@
 clip and its update against torch's clip_grad_norm_ + AdamW, a non-finite norm skipping the update,
 and under DeepSpeed ZeRO-2 on one rank and on two, against the same single-process reference."""
 
-import subprocess
-import sys
 import textwrap
 
 import pytest
 import torch
 
 from relate_ray.workers.clipped_adamw import ClippedAdamW, clip_divisor, sum_of_squares
+from zero2_ranks import run_script
 
 
 def test_the_clip_divisor_brings_a_norm_to_the_limit_and_leaves_a_smaller_one():
@@ -71,24 +70,20 @@ def test_a_non_finite_norm_skips_the_update_and_says_so(caplog):
 
 
 ZERO2 = textwrap.dedent("""
-    import os, sys, torch, torch.distributed as dist
+    import sys, torch, torch.distributed as dist
     import torch.multiprocessing as mp
     from relate_ray.sync.broadcast import free_port
+    from zero2_ranks import join_gloo_group, small_model
 
     def model_and_batch():
-        torch.manual_seed(0)
-        model = torch.nn.Sequential(torch.nn.Linear(16, 64), torch.nn.Tanh(), torch.nn.Linear(64, 8))
+        model = small_model()
         return model, torch.randn(8, 16) * 5
 
     def rank_main(rank, world, port, dtype, out):
-        os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank),
-                          MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-        from relate_ray.workers.extension_builds import skip_unused_shm_op
-        skip_unused_shm_op()
+        join_gloo_group(rank, world, port)
         import deepspeed
         from relate_ray.workers.clipped_adamw import ClippedAdamW
         from relate_ray.workers.deepspeed_config import zero2_config
-        deepspeed.init_distributed(dist_backend="gloo")
         model, batch = model_and_batch()
         optimizer = ClippedAdamW(model.parameters(), max_norm=1.0, lr=1e-2, fused=True)
         engine, _, _, _ = deepspeed.initialize(model=model, optimizer=optimizer, config=zero2_config(
@@ -139,12 +134,7 @@ ZERO2 = textwrap.dedent("""
 def test_under_deepspeed_zero2_the_update_is_the_clipped_one(tmp_path, world, dtype):
     """DeepSpeed hands the optimizer its flat partition of the averaged gradients; the norm must be
     summed over the ranks' partitions and the clip applied once (not by DeepSpeed too)."""
-    script = tmp_path / "zero2.py"
-    script.write_text(ZERO2)
-    result = subprocess.run([sys.executable, str(script), str(world), dtype, str(tmp_path / "rank0.pt")],
-                            capture_output=True, text=True,
-                            timeout=300)
-    assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stderr[-3000:]
+    run_script(ZERO2, tmp_path, str(world), dtype, str(tmp_path / "rank0.pt"))
 
 
 def test_a_negative_clip_is_refused_in_one_line_and_zero_is_accepted():

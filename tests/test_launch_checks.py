@@ -97,7 +97,7 @@ def test_a_data_file_without_one_usable_row_stops_before_any_actor(tmp_path):
 
 
 def test_a_dry_run_refuses_what_the_run_refuses_after_printing_the_plan(tmp_path):
-    result = _launch("dry_run=true", "model.policy=/no/such/dir")
+    result = _launch("dry_run=true", "model.policy=/no/such/dir", f"hydra.run.dir={tmp_path / 'run'}")
     assert result.returncode == 2
     assert "rollout-0" in result.stdout  # the plan
     assert result.stderr.strip().splitlines() == [

@@ -21,8 +21,9 @@ register_configs()
 CLASS_OF = {"rollout": "RolloutWorker", "learner": "LearnerWorker", "reward": "RewardWorker"}
 
 
-def dry_run_lines(overrides) -> dict[str, str]:
-    result = launch(*overrides, "dry_run=true", timeout=120)
+def dry_run_lines(overrides, run_dir) -> dict[str, str]:
+    # Hydra makes a run folder even for a dry run: in pytest's temporary folder, not the repository.
+    result = launch(*overrides, "dry_run=true", f"hydra.run.dir={run_dir}", timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     rows = [line.split() for line in result.stdout.splitlines() if re.match(r"  (rollout|learner|reward)-", line)]
     return {row[0]: " ".join(row[1:]) for row in rows}
@@ -41,7 +42,7 @@ def ray_resources(required: dict) -> tuple[dict, str | None, int | None]:
     return plain, group, bundle
 
 
-def test_the_built_actors_are_the_dry_run_plan(tiny_policy_dir):
+def test_the_built_actors_are_the_dry_run_plan(tiny_policy_dir, tmp_path):
     import ray
     from ray.util.state import list_actors
 
@@ -49,7 +50,7 @@ def test_the_built_actors_are_the_dry_run_plan(tiny_policy_dir):
 
     overrides = [f"model.policy={tiny_policy_dir}", *TINY, "cluster.include_dashboard=true", "reward=model2",
                  "reward_workers.pool_size=2", "model.dtype=float32"]
-    printed = dry_run_lines(overrides)
+    printed = dry_run_lines(overrides, tmp_path / "run")
     assert set(printed) == {"rollout-0", "learner-rank0", "reward-rules-0", "reward-rules-1",
                             "reward-embedding-0", "reward-embedding-1"}
     with initialize_config_dir(config_dir=str(DEFAULT_CONF_DIR), version_base="1.3"):

@@ -1,21 +1,18 @@
 """ZeRO-2's step flattens the gradient partition into one buffer kept between steps (CPU), with the
 same updates as DeepSpeed's own new tensor every step (one rank, gloo, float32 and bfloat16)."""
 
-import os
-import subprocess
-import sys
 import textwrap
 
 import torch
 
 from relate_ray.workers.zero_flat_gradient import keep_flat_gradient_buffer
+from zero2_ranks import run_script
 
 SCRIPT = textwrap.dedent("""
-    import os
+    import sys
     import torch
-    os.environ.update(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1", MASTER_PORT=os.environ["PORT"])
-    from relate_ray.workers.extension_builds import skip_unused_shm_op
-    skip_unused_shm_op()
+    from zero2_ranks import join_gloo_group, small_model
+    join_gloo_group(0, 1, int(sys.argv[1]))
     import deepspeed
     from relate_ray.workers.clipped_adamw import ClippedAdamW
     from relate_ray.workers.deepspeed_config import zero2_config
@@ -28,8 +25,7 @@ SCRIPT = textwrap.dedent("""
             return super().step(closure)
 
     def train(dtype, keep):
-        torch.manual_seed(0)
-        model = torch.nn.Sequential(torch.nn.Linear(16, 64), torch.nn.Tanh(), torch.nn.Linear(64, 8))
+        model = small_model()
         optimizer = Recording(model.parameters(), max_norm=1.0, lr=1e-2, fused=True)
         engine, _, _, _ = deepspeed.initialize(model=model, optimizer=optimizer,
                                                config=zero2_config(8, 1, 1, bf16=dtype == "bfloat16"))
@@ -42,7 +38,6 @@ SCRIPT = textwrap.dedent("""
         weights = torch.cat([p.detach().float().flatten() for p in engine.module.parameters()])
         return weights, [g.data_ptr() for g in optimizer.seen]
 
-    deepspeed.init_distributed(dist_backend="gloo")
     for dtype in ("float32", "bfloat16"):
         kept, kept_ptrs = train(dtype, keep=True)
         plain, plain_ptrs = train(dtype, keep=False)
@@ -58,11 +53,7 @@ SCRIPT = textwrap.dedent("""
 def test_kept_buffer_gives_deepspeeds_updates_and_is_the_same_tensor_every_step(tmp_path):
     from relate_ray.sync.broadcast import free_port
 
-    script = tmp_path / "flat.py"
-    script.write_text(SCRIPT)
-    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "PORT": str(free_port())})
-    assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stderr[-3000:]
+    run_script(SCRIPT, tmp_path, str(free_port()))
 
 
 def test_anything_but_a_zero_optimizer_is_left_alone():
