@@ -15,9 +15,10 @@ ROWS = [6, 2, 2]  # q, k, v of a grouped-query layer: 3 query heads to 1 key/val
 def qkv_in_one_buffer(gap: int = 0) -> list[torch.Tensor]:
     """q, k, v as consecutive slices of one flat buffer (as a weight bucket holds them), `gap`
     elements between k and v."""
-    flat = torch.arange(float((sum(ROWS)) * COLS + gap))
-    q, k = flat[:6 * COLS].view(6, COLS), flat[6 * COLS:8 * COLS].view(2, COLS)
-    v = flat[8 * COLS + gap:10 * COLS + gap].view(2, COLS)
+    flat = torch.arange(float(sum(ROWS) * COLS + gap))
+    q_end, k_end = ROWS[0] * COLS, (ROWS[0] + ROWS[1]) * COLS
+    q, k = flat[:q_end].view(ROWS[0], COLS), flat[q_end:k_end].view(ROWS[1], COLS)
+    v = flat[k_end + gap:k_end + gap + ROWS[2] * COLS].view(ROWS[2], COLS)
     return [q, k, v]
 
 
