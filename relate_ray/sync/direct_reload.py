@@ -13,7 +13,8 @@ A packed layer whose checkpoint tensors arrive one after another in one storage 
 publishes its parameters in module order, so q/k/v and gate/up are adjacent in a bucket) is repacked
 straight from them: a view of the adjacent tensors is that layer's checkpoint-layout weight, with
 no copy into a buffer and no pass through the model's loader (README Performance, "The engine
-repacks from the bucket").
+repacks from the bucket"). Not where the repack could keep referring to what it read (vLLM's
+zentorch kernels): the bucket is overwritten by the next version.
 
 Only for models whose every weight-holding layer is unquantized (`DirectReload.supports`); anything
 else goes through vLLM's `reload_weights`.
@@ -34,6 +35,16 @@ def _unquantized_methods() -> tuple[type, ...]:
     from vllm.model_executor.layers.vocab_parallel_embedding import UnquantizedEmbeddingMethod
 
     return UnquantizedLinearMethod, UnquantizedEmbeddingMethod
+
+
+def _repack_copies_the_weight() -> bool:
+    """Whether vLLM's CPU repack leaves nothing that refers to the weight it read, so that weight may
+    be a view of a bucket the next version overwrites. Its oneDNN and sgl kernels pack a copy (and a
+    layer left on torch's linear gets one from `DirectReload.load`); its zentorch kernel (vLLM's
+    ZenCpuPlatform, an AMD CPU with zentorch installed) keeps the weight it was given unless prepacked."""
+    from vllm.platforms import current_platform
+
+    return not current_platform.is_zen_cpu()
 
 
 def _unwrapped(param: torch.nn.Parameter) -> torch.nn.Parameter:
@@ -75,6 +86,8 @@ class DirectReload:
         # such layer's checkpoint names in stacking order (what may be viewed as its weight).
         self.shard_of: dict[str, tuple[torch.nn.Module, int]] = {}
         self.shard_names: dict[torch.nn.Module, list[str]] = {}
+        if not _repack_copies_the_weight():
+            return
         stacked = getattr(model, "packed_modules_mapping", {}) or {}
         for qualified, layer in model.named_modules():
             if layer not in self.packed or getattr(layer, "tp_size", 1) != 1:
