@@ -80,6 +80,7 @@ _BLOCK_BYTES = 4 << 20
 
 
 def _rows_per_block(rows: torch.Tensor) -> int:
+    """How many of rows' [V]-wide rows make one _BLOCK_BYTES block in float32 (at least one)."""
     return max(1, _BLOCK_BYTES // (4 * rows.shape[1]))
 
 

@@ -109,8 +109,8 @@ def _prefix_of(path: Path, size: int) -> bytes:
         return handle.read(size)
 
 
-# The loaders' mappings of the bucket files, kept from one version to the next: path -> (inode, size,
-# mapping). Mapping a bucket afresh for every version faulted its pages in again: 8,213 faults a
+# The loaders' mappings of the bucket files, kept from one version to the next: path -> ((device,
+# inode, size), mapping). Mapping a bucket afresh for every version faulted its pages in again: 8,213 faults a
 # load of the fp32 135M policy (the kernel maps 16 pages a fault), 18 ms of a 513 MB read pass,
 # measured here against the same pass over a mapping already faulted in (44 against 27 ms).
 _READ_MAPPINGS: dict[str, tuple[tuple[int, int, int], mmap.mmap]] = {}
@@ -136,8 +136,8 @@ def _read_mapping(path: str) -> mmap.mmap:
 def read_bucket(path: str) -> Iterator[tuple[str, torch.Tensor]]:
     """(name, tensor) of a safetensors bucket, each a read-only view of the mapped file (no copy): valid
     while the caller holds it, with the contents of the version last published there; the loader
-    copies it into the engine's weights. The mapping is shared and read-only, so a write through a
-    view faults at once instead of changing what the learner published."""
+    copies it into the engine's weights or repacks from it (DirectReload). The mapping is shared and
+    read-only, so a write through a view faults at once instead of changing what the learner published."""
     mapped = _read_mapping(path)
     (length,) = struct.unpack_from("<Q", mapped, 0)
     header = json.loads(mapped[8:8 + length])

@@ -12,7 +12,8 @@ from collections.abc import Iterator
 
 
 def _iter_bucket_tensors(paths: list[str]) -> Iterator:
-    """Every tensor of the shm buckets, viewed in place in the mapped files (the reload copies)."""
+    """Every tensor of the shm buckets, viewed in place in the mapped files (the reload copies them,
+    or repacks a layer's kernel straight from them)."""
     from relate_ray.sync.shm import read_bucket
 
     for path in paths:
