@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from relate_ray.workers.clipped_adamw import ClippedAdamW, clip_divisor, sum_of_squares
-from zero2_ranks import run_script
+from own_process import run_script
 
 
 def test_the_clip_divisor_brings_a_norm_to_the_limit_and_leaves_a_smaller_one():

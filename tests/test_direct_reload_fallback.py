@@ -3,10 +3,9 @@ be made) keeps a copy of its new weight, never a view of the bucket the next ver
 (relate_ray/sync/direct_reload.py, `DirectReload.load`). Slow: a real vLLM engine, in a process of its
 own (an in-process engine shares vLLM's process-wide state with the suite's own engine)."""
 
-import subprocess
-import sys
-
 import pytest
+
+from own_process import run_script
 
 pytestmark = pytest.mark.slow
 
@@ -74,8 +73,4 @@ print("ok")
 def test_a_layer_left_on_torchs_linear_keeps_its_own_copy_of_the_loaded_weight(tiny_policy_dir, tmp_path):
     # Fails if DirectReload.load left a not-repacked layer on the bucket's view: the engine's answer
     # would change when the next version (zeros) is written into the bucket.
-    script = tmp_path / "fallback.py"
-    script.write_text(SCRIPT)
-    result = subprocess.run([sys.executable, str(script), str(tiny_policy_dir), str(tmp_path)],
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stderr[-3000:]
+    run_script(SCRIPT, tmp_path, str(tiny_policy_dir), str(tmp_path))

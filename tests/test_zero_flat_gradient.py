@@ -6,7 +6,7 @@ import textwrap
 import torch
 
 from relate_ray.workers.zero_flat_gradient import keep_flat_gradient_buffer
-from zero2_ranks import run_script
+from own_process import run_script
 
 SCRIPT = textwrap.dedent("""
     import sys

@@ -1,19 +1,13 @@
 """What the tests that train under DeepSpeed ZeRO-2 share (tests/test_clipped_adamw.py,
-tests/test_zero_flat_gradient.py): a rank joining a gloo group through DeepSpeed, the small model
-they train, and running such a test's script in a process of its own (DeepSpeed's process group
-and the state it keeps would outlive the test in pytest's process). Importable by those scripts:
-`run_script` puts this folder on their path."""
+tests/test_zero_flat_gradient.py): a rank joining a gloo group through DeepSpeed and the small model
+they train. Imported by their scripts, which run in processes of their own (tests/own_process.py:
+DeepSpeed's process group and the state it keeps would outlive the test in pytest's process)."""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import torch
-
-TESTS_DIR = Path(__file__).resolve().parent
 
 
 def join_gloo_group(rank: int, world: int, port: int) -> None:
@@ -34,13 +28,3 @@ def small_model() -> torch.nn.Module:
     torch.manual_seed(0)
     return torch.nn.Sequential(torch.nn.Linear(16, 64), torch.nn.Tanh(), torch.nn.Linear(64, 8))
 
-
-def run_script(source: str, folder: Path, *args: str, timeout: int = 300) -> None:
-    """Run `source` as a script in a process of its own (in `folder`, with `args`); it passes when it
-    exits 0 with "ok" as its last output."""
-    script = folder / "zero2_script.py"
-    script.write_text(source)
-    path = [str(TESTS_DIR)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])
-    result = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=timeout,
-                            env={**os.environ, "PYTHONPATH": os.pathsep.join(path)})
-    assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stderr[-3000:]
